@@ -1,0 +1,359 @@
+"""`Cluster` (devices and links) with named presets, and the cost model.
+
+The cost model turns an `OpGraph` into what the simulator consumes: the time of every op (or
+fused group) on every device. It is a roofline by default,
+
+    time = launch_overhead + max(flops / (peak_flops * compute_eff[kind]),
+                                 (bytes_read + bytes_written) / (mem_bandwidth * memory_eff[kind]))
+
+where the efficiencies per op kind (table `KIND_EFFICIENCY`) say how close real kernels of
+that kind get to the device's peak: dense matmuls reach most of it, elementwise kernels are
+memory-bound, gathers and copies are worse still. Ops that are tensors at rest (inputs,
+parameters, constants) take no time and launch nothing. When a graph carries measured times
+(`OpGraph.measured_us`) those are used as they are, on every device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from go_gym.graph import OpGraph
+from go_gym.opkinds import NON_KERNEL_KINDS, N_OP_KINDS, OpKind
+
+__all__ = [
+    "KIND_EFFICIENCY",
+    "PRESETS",
+    "Cluster",
+    "fused_group_times",
+    "group_boundary_bytes",
+    "op_times",
+]
+
+GB = 1e9
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Cluster:
+    """Devices and the links between them. Immutable; validated at construction.
+
+    Attributes are per device (index ``0 .. n_devices-1``) or per ordered device pair
+    ``[src, dst]``; a link's diagonal entries are unused (a device never sends to itself).
+    Units: FLOP/s, bytes/s, bytes and seconds.
+    """
+
+    name: str
+    device_names: tuple[str, ...]  # (n_devices,)
+    peak_flops: NDArray[np.float64]  # (n_devices,) FLOP/s
+    mem_bandwidth: NDArray[np.float64]  # (n_devices,) bytes/s of device memory
+    memory_bytes: NDArray[np.float64]  # (n_devices,) memory capacity
+    launch_overhead_s: NDArray[np.float64]  # (n_devices,) fixed cost of one kernel launch
+    link_bandwidth: NDArray[np.float64]  # (n_devices, n_devices) bytes/s, src -> dst
+    link_latency_s: NDArray[np.float64]  # (n_devices, n_devices) seconds, src -> dst
+
+    def __post_init__(self) -> None:
+        names = tuple(str(d) for d in self.device_names)
+        k = len(names)
+        if k == 0:
+            raise ValueError("a cluster needs at least one device")
+        if len(set(names)) != k:
+            raise ValueError(f"device names must be unique, got {names}")
+        object.__setattr__(self, "device_names", names)
+        for field in ("peak_flops", "mem_bandwidth", "memory_bytes", "launch_overhead_s"):
+            arr = _vector(field, getattr(self, field), k)
+            positive = field != "launch_overhead_s"
+            if (arr <= 0).any() if positive else (arr < 0).any():
+                i = int(np.flatnonzero(arr <= 0 if positive else arr < 0)[0])
+                raise ValueError(f"device {i} ({names[i]!r}): {field} = {arr[i]!r} is not valid")
+            object.__setattr__(self, field, arr)
+        for field in ("link_bandwidth", "link_latency_s"):
+            arr = np.array(getattr(self, field), dtype=np.float64)
+            if arr.shape != (k, k):
+                raise ValueError(f"{field} has shape {arr.shape}, expected ({k}, {k})")
+            off = ~np.eye(k, dtype=bool)
+            vals = arr[off]
+            bad = np.isnan(vals) | (vals <= 0 if field == "link_bandwidth" else vals < 0)
+            bad |= np.isinf(vals) if field == "link_latency_s" else False
+            if bad.any():
+                s, d = np.argwhere(off)[int(np.flatnonzero(bad)[0])]
+                raise ValueError(f"link {names[s]} -> {names[d]}: {field} = {arr[s, d]!r}")
+            arr.setflags(write=False)
+            object.__setattr__(self, field, arr)
+
+    @property
+    def n_devices(self) -> int:
+        """Number of devices."""
+        return len(self.device_names)
+
+    @classmethod
+    def homogeneous(
+        cls,
+        name: str,
+        n_devices: int,
+        *,
+        peak_flops: float,
+        mem_bandwidth: float,
+        memory_bytes: float,
+        launch_overhead_s: float,
+        link_bandwidth: float | ArrayLike,
+        link_latency_s: float | ArrayLike,
+        device_prefix: str = "/device:GPU:",
+    ) -> Cluster:
+        """A cluster of ``n_devices`` identical devices; links uniform unless given as matrices."""
+        if int(n_devices) < 1:
+            raise ValueError(f"n_devices must be >= 1, got {n_devices}")
+        k = int(n_devices)
+        return cls(
+            name=name,
+            device_names=tuple(f"{device_prefix}{i}" for i in range(k)),
+            peak_flops=np.full(k, peak_flops),
+            mem_bandwidth=np.full(k, mem_bandwidth),
+            memory_bytes=np.full(k, memory_bytes),
+            launch_overhead_s=np.full(k, launch_overhead_s),
+            link_bandwidth=np.broadcast_to(np.asarray(link_bandwidth, float), (k, k)).copy(),
+            link_latency_s=np.broadcast_to(np.asarray(link_latency_s, float), (k, k)).copy(),
+        )
+
+    @classmethod
+    def preset(cls, name: str, n_devices: int | None = None) -> Cluster:
+        """A named preset (see `PRESETS`), optionally with another number of devices.
+
+        Raises:
+            ValueError: for an unknown preset name (the message lists the known ones) or a
+                device count the preset does not support.
+        """
+        key = name.lower()
+        if key not in PRESETS:
+            raise ValueError(f"unknown cluster preset {name!r}; known presets: {sorted(PRESETS)}")
+        spec = PRESETS[key]
+        k = spec["n_devices"] if n_devices is None else int(n_devices)
+        if not 1 <= k <= spec["max_devices"]:
+            raise ValueError(
+                f"preset {key!r} supports 1..{spec['max_devices']} devices, got {n_devices}"
+            )
+        bandwidth, latency = spec["links"](k)
+        return cls.homogeneous(
+            f"{key}x{k}",
+            k,
+            peak_flops=spec["peak_flops"],
+            mem_bandwidth=spec["mem_bandwidth"],
+            memory_bytes=spec["memory_bytes"],
+            launch_overhead_s=spec["launch_overhead_s"],
+            link_bandwidth=bandwidth,
+            link_latency_s=latency,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Cluster(name={self.name!r}, n_devices={self.n_devices}, "
+            f"peak_flops={self.peak_flops[0]:.3g}, memory_bytes={self.memory_bytes[0]:.3g})"
+        )
+
+
+def _vector(field: str, value: Any, k: int) -> NDArray[np.float64]:
+    arr = np.array(value, dtype=np.float64)
+    if arr.shape != (k,):
+        raise ValueError(f"{field} has shape {arr.shape}, expected ({k},): one value per device")
+    if np.isnan(arr).any() or np.isinf(arr).any():
+        raise ValueError(f"{field} holds NaN or infinite values")
+    arr.setflags(write=False)
+    return arr
+
+
+def _uniform(bandwidth: float, latency: float) -> Any:
+    return lambda k: (np.full((k, k), bandwidth), np.full((k, k), latency))
+
+
+def _dgx1_links(k: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """DGX-1 (V100) hybrid cube-mesh: NVLink within each group of four GPUs and between GPU i
+    and i+4; other pairs go over PCIe and the CPU interconnect."""
+    bw = np.full((k, k), 10 * GB)
+    lat = np.full((k, k), 10e-6)
+    for s in range(k):
+        for d in range(k):
+            if s // 4 == d // 4 or abs(s - d) == 4:
+                bw[s, d], lat[s, d] = 25 * GB, 5e-6
+    return bw, lat
+
+
+#: Named clusters. Figures are fp32 datasheet numbers; where a source gives a range, the
+#: value used is stated with it.
+#:
+#: - ``p100``: NVIDIA Tesla P100 PCIe 16 GB: 9.3 TFLOP/s fp32, 732 GB/s HBM2, 16 GB, on
+#:   PCIe 3.0 x16 (15.75 GB/s theoretical; 12 GB/s used, as measured peer-to-peer copies reach).
+#:   The GO paper's placement results were most likely measured on such machines.
+#: - ``v100``: Tesla V100 SXM2 16 GB: 15.7 TFLOP/s, 900 GB/s, NVLink 2.0 at 25 GB/s per link
+#:   per direction in the DGX-1 hybrid cube-mesh (`_dgx1_links`), PCIe 10 GB/s elsewhere.
+#: - ``k80``: one GPU of a Tesla K80 board: 4.37 TFLOP/s (boost), 240 GB/s, 12 GB. Links use
+#:   the constants of the Placeto/Park simulator (7600 bytes/µs, 25 µs per transfer) and its
+#:   5.7 µs per-op device overhead, so the "go" profile on this preset is comparable with it.
+#: - ``h100``: H100 SXM5 80 GB: 67 TFLOP/s fp32, 3.35 TB/s HBM3, NVLink 4 through NVSwitch at
+#:   450 GB/s per direction between any pair.
+#: Kernel launch overheads are the commonly measured 5 µs for CUDA launches (3 µs on H100).
+PRESETS: dict[str, dict[str, Any]] = {
+    "p100": dict(
+        n_devices=4,
+        max_devices=8,
+        peak_flops=9.3e12,
+        mem_bandwidth=732 * GB,
+        memory_bytes=16 * GB,
+        launch_overhead_s=5e-6,
+        links=_uniform(12 * GB, 10e-6),
+    ),
+    "v100": dict(
+        n_devices=8,
+        max_devices=8,
+        peak_flops=15.7e12,
+        mem_bandwidth=900 * GB,
+        memory_bytes=16 * GB,
+        launch_overhead_s=5e-6,
+        links=_dgx1_links,
+    ),
+    "k80": dict(
+        n_devices=4,
+        max_devices=16,
+        peak_flops=4.37e12,
+        mem_bandwidth=240 * GB,
+        memory_bytes=12 * GB,
+        launch_overhead_s=5.7e-6,
+        links=_uniform(7.6 * GB, 25e-6),
+    ),
+    "h100": dict(
+        n_devices=8,
+        max_devices=8,
+        peak_flops=67e12,
+        mem_bandwidth=3350 * GB,
+        memory_bytes=80 * GB,
+        launch_overhead_s=3e-6,
+        links=_uniform(450 * GB, 3e-6),
+    ),
+}
+
+
+#: (compute efficiency, memory efficiency) per op kind: the fraction of peak FLOP/s and of
+#: peak memory bandwidth a typical kernel of that kind reaches. Dense matmuls and convolutions
+#: run near peak; pointwise kernels stream memory well but do little arithmetic; gathers,
+#: scatters and layout changes use memory poorly. Non-kernel kinds never reach the roofline.
+KIND_EFFICIENCY: dict[OpKind, tuple[float, float]] = {
+    OpKind.OTHER: (0.3, 0.6),
+    OpKind.INPUT: (1.0, 1.0),
+    OpKind.PARAMETER: (1.0, 1.0),
+    OpKind.CONSTANT: (1.0, 1.0),
+    OpKind.MATMUL: (0.75, 0.8),
+    OpKind.CONVOLUTION: (0.6, 0.8),
+    OpKind.ATTENTION: (0.5, 0.8),
+    OpKind.ELEMENTWISE: (0.25, 0.85),
+    OpKind.REDUCTION: (0.2, 0.7),
+    OpKind.NORMALIZATION: (0.2, 0.6),
+    OpKind.SOFTMAX: (0.2, 0.6),
+    OpKind.POOLING: (0.25, 0.7),
+    OpKind.DATA_MOVEMENT: (0.1, 0.6),
+    OpKind.EMBEDDING: (0.1, 0.5),
+    OpKind.LOSS: (0.2, 0.6),
+    OpKind.OPTIMIZER: (0.25, 0.8),
+    OpKind.RANDOM: (0.25, 0.7),
+    OpKind.COMMUNICATION: (0.1, 0.5),
+}
+
+_COMPUTE_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][0] for i in range(N_OP_KINDS)])
+_MEMORY_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][1] for i in range(N_OP_KINDS)])
+_IS_KERNEL = np.array([OpKind(i) not in NON_KERNEL_KINDS for i in range(N_OP_KINDS)])
+
+
+def _roofline(
+    cluster: Cluster,
+    flops: NDArray[np.float64],
+    mem_bytes: NDArray[np.float64],
+    kind: NDArray[np.int16],
+    launches: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """(n, n_devices) roofline times for n kernels of the given kinds."""
+    compute = flops[:, None] / (cluster.peak_flops[None, :] * _COMPUTE_EFF[kind][:, None])
+    memory = mem_bytes[:, None] / (cluster.mem_bandwidth[None, :] * _MEMORY_EFF[kind][:, None])
+    return launches[:, None] * cluster.launch_overhead_s[None, :] + np.maximum(compute, memory)
+
+
+def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
+    """Time in seconds of every op on every device, shape (n_ops, n_devices).
+
+    Uses the graph's measured times (the same on every device) when it carries them, the
+    roofline otherwise. Inputs, parameters and constants take 0 s.
+    """
+    kernel = _IS_KERNEL[graph.op_kind]
+    if graph.measured_us is not None:
+        times = np.repeat((graph.measured_us * 1e-6)[:, None], cluster.n_devices, axis=1)
+    else:
+        times = _roofline(
+            cluster,
+            graph.flops,
+            graph.bytes_read + graph.bytes_written,
+            graph.op_kind,
+            np.ones(graph.n_ops),
+        )
+    times[~kernel] = 0.0
+    return times
+
+
+def group_boundary_bytes(graph: OpGraph, group: NDArray[np.int64], n_groups: int) -> Any:
+    """Memory traffic of each fused group: only the bytes that cross its boundary.
+
+    Starting from the members' own ``bytes_read + bytes_written``, each edge inside a group
+    removes the consumer's read of that tensor, and each tensor whose consumers are all inside
+    the producer's group removes the producer's write (it never reaches memory). Clipped at 0.
+    Returns an array of shape (n_groups,).
+    """
+    own = np.bincount(group, graph.bytes_read + graph.bytes_written, minlength=n_groups)
+    inside = group[graph.edge_src] == group[graph.edge_dst]
+    reads_saved = np.bincount(group[graph.edge_src][inside], graph.edge_bytes[inside], n_groups)
+    # A tensor stays in registers only if no edge carrying it leaves the group.
+    leaves = np.zeros(graph.n_tensors, bool)
+    np.logical_or.at(leaves, graph.edge_tensor_id, ~inside)
+    kept = ~leaves
+    writes_saved = np.bincount(
+        group[graph.tensor_op][kept], graph.tensor_bytes[kept], minlength=n_groups
+    )
+    return np.maximum(own - reads_saved - writes_saved, 0.0)
+
+
+def fused_group_times(
+    graph: OpGraph, cluster: Cluster, group: ArrayLike, n_groups: int | None = None
+) -> NDArray[np.float64]:
+    """Time in seconds of each fused group on each device, shape (n_groups, n_devices).
+
+    ``group[i]`` is the group id of op i (ids ``0 .. n_groups-1``; an unfused op is a group of
+    one). A group runs as one kernel: one launch, the members' total flops, and only the bytes
+    that cross its boundary (`group_boundary_bytes`). Its efficiency is that of its heaviest
+    member (the op with the most flops), which is the kernel the fusion is built around. With
+    measured times, a group takes the sum of its members' times less one launch overhead per
+    extra kernel member, so fusing measured ops saves exactly their launches.
+    """
+    g = np.asarray(group, dtype=np.int64)
+    if g.shape != (graph.n_ops,):
+        raise ValueError(f"group has shape {g.shape}, expected ({graph.n_ops},)")
+    k = int(g.max()) + 1 if n_groups is None else int(n_groups)
+    if g.size and (g.min() < 0 or g.max() >= k):
+        raise ValueError(f"group ids must lie in 0..{k - 1}")
+    kernel = _IS_KERNEL[graph.op_kind]
+    kernels_per_group = np.bincount(g, kernel.astype(np.float64), minlength=k)
+    if graph.measured_us is not None:
+        total = np.bincount(g, graph.measured_us * 1e-6 * kernel, minlength=k)
+        saved = np.maximum(kernels_per_group - 1, 0)[:, None] * cluster.launch_overhead_s[None, :]
+        return np.maximum(total[:, None] - saved, 0.0)
+    # Heaviest member of each group decides the group's kind.
+    order = np.lexsort((graph.flops, g))
+    last = np.r_[np.flatnonzero(np.diff(g[order])), g.size - 1] if g.size else np.zeros(0, int)
+    kind = np.zeros(k, np.int16)
+    kind[g[order][last]] = graph.op_kind[order][last]
+    flops = np.bincount(g, graph.flops, minlength=k)
+    times = _roofline(
+        cluster,
+        flops,
+        group_boundary_bytes(graph, g, k),
+        kind,
+        (kernels_per_group > 0).astype(np.float64),
+    )
+    times[kernels_per_group == 0] = 0.0
+    return times

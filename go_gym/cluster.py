@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from go_gym.graph import OpGraph
-from go_gym.opkinds import NON_KERNEL_KINDS, N_OP_KINDS, OpKind
+from go_gym.opkinds import N_OP_KINDS, NON_KERNEL_KINDS, OpKind
 
 __all__ = [
     "KIND_EFFICIENCY",
@@ -67,7 +67,9 @@ class Cluster:
             positive = field != "launch_overhead_s"
             if (arr <= 0).any() if positive else (arr < 0).any():
                 i = int(np.flatnonzero(arr <= 0 if positive else arr < 0)[0])
-                raise ValueError(f"device {i} ({names[i]!r}): {field} = {arr[i]!r} is not valid")
+                raise ValueError(
+                    f"device {i} ({names[i]!r}): {field} = {float(arr[i])!r} is not valid"
+                )
             object.__setattr__(self, field, arr)
         for field in ("link_bandwidth", "link_latency_s"):
             arr = np.array(getattr(self, field), dtype=np.float64)
@@ -79,7 +81,7 @@ class Cluster:
             bad |= np.isinf(vals) if field == "link_latency_s" else False
             if bad.any():
                 s, d = np.argwhere(off)[int(np.flatnonzero(bad)[0])]
-                raise ValueError(f"link {names[s]} -> {names[d]}: {field} = {arr[s, d]!r}")
+                raise ValueError(f"link {names[s]} -> {names[d]}: {field} = {float(arr[s, d])!r}")
             arr.setflags(write=False)
             object.__setattr__(self, field, arr)
 
@@ -284,7 +286,7 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     """
     kernel = _IS_KERNEL[graph.op_kind]
     if graph.measured_us is not None:
-        times = np.repeat((graph.measured_us * 1e-6)[:, None], cluster.n_devices, axis=1)
+        times = np.repeat((graph.measured_us / 1e6)[:, None], cluster.n_devices, axis=1)
     else:
         times = _roofline(
             cluster,
@@ -339,7 +341,7 @@ def fused_group_times(
     kernel = _IS_KERNEL[graph.op_kind]
     kernels_per_group = np.bincount(g, kernel.astype(np.float64), minlength=k)
     if graph.measured_us is not None:
-        total = np.bincount(g, graph.measured_us * 1e-6 * kernel, minlength=k)
+        total = np.bincount(g, graph.measured_us / 1e6 * kernel, minlength=k)
         saved = np.maximum(kernels_per_group - 1, 0)[:, None] * cluster.launch_overhead_s[None, :]
         return np.maximum(total[:, None] - saved, 0.0)
     # Heaviest member of each group decides the group's kind.

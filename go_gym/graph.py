@@ -107,9 +107,7 @@ class OpGraph:
         src = _int_array("edge_src", edge_src)
         dst = _int_array("edge_dst", edge_dst)
         if src.shape != dst.shape:
-            raise GraphError(
-                f"edge_src has {src.shape[0]} entries but edge_dst has {dst.shape[0]}"
-            )
+            raise GraphError(f"edge_src has {src.shape[0]} entries but edge_dst has {dst.shape[0]}")
         m = src.shape[0]
 
         def per_op(field: str, value: Any, default: float) -> NDArray[np.float64]:
@@ -126,9 +124,7 @@ class OpGraph:
             "bytes_written": per_op("bytes_written", bytes_written, 0.0),
             "persistent_bytes": per_op("persistent_bytes", persistent_bytes, 0.0),
             "temp_bytes": per_op("temp_bytes", temp_bytes, 0.0),
-            "measured_us": None
-            if measured_us is None
-            else per_op("measured_us", measured_us, 0.0),
+            "measured_us": None if measured_us is None else per_op("measured_us", measured_us, 0.0),
             "scope": np.full(n, "", dtype=np.str_)
             if scope is None
             else _str_array("scope", scope, n),
@@ -269,7 +265,7 @@ def _int_array(field: str, value: Any, n: int | None = None) -> NDArray[np.int32
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise GraphError(f"{field}[{i}] = {arr[i]!r} is not an integer")
+            raise GraphError(f"{field}[{i}] = {float(arr[i])!r} is not an integer")
     elif arr.dtype.kind not in "iub":
         raise GraphError(f"{field} must hold integers, got dtype {arr.dtype}")
     if n is not None and arr.shape[0] != n:
@@ -296,7 +292,7 @@ def _check_finite_nonnegative(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         where = _op(names, i) if what == "op" else f"{what} {i}"
-        raise GraphError(f"{where}: {field} = {arr[i]!r} (must be finite and >= 0)")
+        raise GraphError(f"{where}: {field} = {float(arr[i])!r} (must be finite and >= 0)")
 
 
 def _kind_array(value: Any, n: int, names: NDArray[np.str_]) -> NDArray[np.int16]:
@@ -363,7 +359,7 @@ def _check_edges(
     if differ.any():
         e = int(tkey[1:][differ][0])
         raise GraphError(
-            f"{edge(e)}: edge_bytes {e_bytes[e]!r} disagrees with another edge carrying "
+            f"{edge(e)}: edge_bytes {float(e_bytes[e])!r} disagrees with another edge carrying "
             f"output {int(e_tensor[e])} of the same op"
         )
 
@@ -421,8 +417,9 @@ def _find_cycle(
         path.append(v)
         preds = pred[pred_ptr[v] : pred_ptr[v + 1]]
         v = int(next(p for p in preds if blocked[p]))
-    cycle = path[seen[v] :]
-    return cycle[::-1]  # walked backwards along predecessors
+    cycle = path[seen[v] :][::-1]  # walked backwards along predecessors
+    start = cycle.index(min(cycle))  # report from the lowest-index op, for a stable message
+    return cycle[start:] + cycle[:start]
 
 
 def _derive(
@@ -446,7 +443,7 @@ def _derive(
     # Distinct tensors, numbered in (producer, output index) order.
     if src.size:
         tkey = src.astype(np.int64) * (int(e_tensor.max()) + 1) + e_tensor
-        uniq, first, inverse = np.unique(tkey, return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(tkey, return_index=True, return_inverse=True)
         tensor_op = src[first].astype(np.int32)
         tensor_bytes = e_bytes[first].astype(np.float64)
         edge_tensor_id = inverse.astype(np.int32).reshape(-1)
@@ -468,4 +465,3 @@ def _derive(
         "tensor_bytes": tensor_bytes,
         "edge_tensor_id": edge_tensor_id,
     }
-

@@ -1,0 +1,194 @@
+"""Cluster presets and validation, and the cost model on hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from go_gym import Cluster, OpGraph, OpKind
+from go_gym.cluster import PRESETS, fused_group_times, group_boundary_bytes, op_times
+
+P100_PEAK, P100_BW, LAUNCH = 9.3e12, 732e9, 5e-6
+
+
+def chain(kinds, flops, bytes_read, bytes_written, edges, edge_bytes, measured=None):
+    n = len(kinds)
+    return OpGraph(
+        name="c",
+        op_names=[f"op{i}" for i in range(n)],
+        op_kind=[int(k) for k in kinds],
+        flops=flops,
+        bytes_read=bytes_read,
+        bytes_written=bytes_written,
+        edge_src=[s for s, _ in edges],
+        edge_dst=[d for _, d in edges],
+        edge_bytes=edge_bytes,
+        measured_us=measured,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_with_default_and_custom_sizes(name):
+    c = Cluster.preset(name)
+    assert c.n_devices == PRESETS[name]["n_devices"]
+    assert c.device_names[0] == "/device:GPU:0"
+    two = Cluster.preset(name, n_devices=2)
+    assert two.n_devices == 2 and two.link_bandwidth.shape == (2, 2)
+    assert (two.memory_bytes == PRESETS[name]["memory_bytes"]).all()
+
+
+def test_p100_numbers_and_dgx1_topology():
+    p = Cluster.preset("p100", 4)
+    assert p.peak_flops[0] == 9.3e12 and p.memory_bytes[0] == 16e9
+    assert p.link_bandwidth[0, 3] == 12e9
+    v = Cluster.preset("v100")
+    assert v.link_bandwidth[0, 1] == 25e9  # same quad: NVLink
+    assert v.link_bandwidth[0, 4] == 25e9  # i <-> i+4: NVLink
+    assert v.link_bandwidth[1, 6] == 10e9  # neither: PCIe
+    k = Cluster.preset("k80", 12)
+    assert k.link_bandwidth[0, 1] == 7.6e9 and k.link_latency_s[0, 1] == 25e-6
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: Cluster.preset("tpu"), r"unknown cluster preset 'tpu'; known presets: \['h100'"),
+        (lambda: Cluster.preset("p100", 0), r"preset 'p100' supports 1..8 devices, got 0"),
+        (lambda: Cluster.preset("v100", 9), r"supports 1..8 devices, got 9"),
+    ],
+)
+def test_preset_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def _two(**over):
+    args = dict(
+        name="x",
+        device_names=("a", "b"),
+        peak_flops=[1e12, 1e12],
+        mem_bandwidth=[1e11, 1e11],
+        memory_bytes=[1e9, 1e9],
+        launch_overhead_s=[0.0, 0.0],
+        link_bandwidth=[[0, 1e9], [1e9, 0]],
+        link_latency_s=[[0, 1e-6], [1e-6, 0]],
+    )
+    args.update(over)
+    return Cluster(**args)
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (dict(device_names=()), "at least one device"),
+        (dict(device_names=("a", "a")), "device names must be unique"),
+        (dict(peak_flops=[1e12, 0.0]), r"device 1 \('b'\): peak_flops = 0.0 is not valid"),
+        (dict(memory_bytes=[1e9]), r"memory_bytes has shape \(1,\), expected \(2,\)"),
+        (dict(mem_bandwidth=[1e11, float("nan")]), "mem_bandwidth holds NaN"),
+        (dict(launch_overhead_s=[0.0, -1.0]), r"launch_overhead_s = -1.0"),
+        (dict(link_bandwidth=[[0, 1e9], [0.0, 0]]), r"link b -> a: link_bandwidth = 0.0"),
+        (dict(link_latency_s=[[0, 1e-6]]), r"link_latency_s has shape \(1, 2\)"),
+    ],
+)
+def test_cluster_validation(over, message):
+    with pytest.raises(ValueError, match=message):
+        _two(**over)
+
+
+def test_cluster_is_immutable():
+    c = _two()
+    with pytest.raises(ValueError, match="read-only"):
+        c.peak_flops[0] = 1.0
+
+
+def test_roofline_hand_computed():
+    g = chain(
+        [OpKind.PARAMETER, OpKind.MATMUL, OpKind.ELEMENTWISE],
+        flops=[0.0, 1e12, 1e6],
+        bytes_read=[0.0, 1e6, 1e9],
+        bytes_written=[4e6, 2e6, 0.0],
+        edges=[(0, 1), (1, 2)],
+        edge_bytes=[4e6, 2e6],
+    )
+    t = op_times(g, Cluster.preset("p100", 2))
+    assert t.shape == (3, 2)
+    assert t[0].tolist() == [0.0, 0.0]  # a parameter is a tensor at rest: no kernel
+    # matmul: compute-bound, 1e12 / (9.3e12 * 0.75) beats 3e6 bytes / (732e9 * 0.8)
+    assert t[1, 0] == pytest.approx(LAUNCH + 1e12 / (P100_PEAK * 0.75), rel=1e-12)
+    # elementwise: memory-bound, 1e9 bytes / (732e9 * 0.85)
+    assert t[2, 1] == pytest.approx(LAUNCH + 1e9 / (P100_BW * 0.85), rel=1e-12)
+
+
+def test_measured_times_are_used_on_every_device():
+    g = chain(
+        [OpKind.INPUT, OpKind.MATMUL],
+        flops=[0.0, 1e15],
+        bytes_read=[0.0, 0.0],
+        bytes_written=[0.0, 0.0],
+        edges=[(0, 1)],
+        edge_bytes=[1.0],
+        measured=[3.0, 12.5],
+    )
+    t = op_times(g, Cluster.preset("k80", 3))
+    assert t[1].tolist() == [12.5e-6] * 3
+    assert t[0].tolist() == [0.0] * 3  # inputs never take time
+
+
+def test_fused_chain_counts_only_boundary_bytes():
+    # matmul a (reads 1e6, writes 4e8) -> relu b (reads 4e8, writes 4e8), b's output unread.
+    g = chain(
+        [OpKind.MATMUL, OpKind.ELEMENTWISE],
+        flops=[2e9, 1e8],
+        bytes_read=[1e6, 4e8],
+        bytes_written=[4e8, 4e8],
+        edges=[(0, 1)],
+        edge_bytes=[4e8],
+    )
+    # The edge's tensor never reaches memory: its write and its read both disappear.
+    assert group_boundary_bytes(g, np.array([0, 0]), 1).tolist() == [1e6 + 4e8]
+    t = fused_group_times(g, Cluster.preset("p100", 1), [0, 0])
+    compute = 2.1e9 / (P100_PEAK * 0.75)  # heaviest member (matmul) sets the efficiency
+    memory = (1e6 + 4e8) / (P100_BW * 0.8)
+    assert t.shape == (1, 1)
+    assert t[0, 0] == pytest.approx(LAUNCH + max(compute, memory), rel=1e-12)
+    # Unfused, the same ops cost two launches and all their traffic.
+    unfused = fused_group_times(g, Cluster.preset("p100", 1), [0, 1])
+    assert unfused[:, 0] == pytest.approx(op_times(g, Cluster.preset("p100", 1))[:, 0], rel=1e-12)
+    assert unfused.sum() > t.sum()
+
+
+def test_tensor_read_outside_the_group_is_still_written():
+    # a -> b (fused with a) and a -> c (outside): a's output must still be written.
+    g = chain(
+        [OpKind.MATMUL, OpKind.ELEMENTWISE, OpKind.ELEMENTWISE],
+        flops=[1e9, 1e6, 1e6],
+        bytes_read=[10.0, 100.0, 100.0],
+        bytes_written=[100.0, 7.0, 5.0],
+        edges=[(0, 1), (0, 2)],
+        edge_bytes=[100.0, 100.0],
+    )
+    b = group_boundary_bytes(g, np.array([0, 0, 1]), 2)
+    assert b.tolist() == [10.0 + 100.0 + 100.0 + 7.0 - 100.0, 105.0]
+
+
+def test_fused_measured_group_saves_launches():
+    g = chain(
+        [OpKind.OTHER, OpKind.OTHER, OpKind.OTHER],
+        flops=[0.0] * 3,
+        bytes_read=[0.0] * 3,
+        bytes_written=[0.0] * 3,
+        edges=[(0, 1), (1, 2)],
+        edge_bytes=[1.0, 1.0],
+        measured=[10.0, 20.0, 30.0],
+    )
+    t = fused_group_times(g, Cluster.preset("k80", 1), [0, 0, 0])
+    assert t[0, 0] == pytest.approx(60e-6 - 2 * 5.7e-6, rel=1e-12)
+
+
+def test_fused_group_time_validates_groups():
+    g = chain([OpKind.MATMUL], [1.0], [1.0], [1.0], [], [])
+    c = Cluster.preset("p100", 1)
+    with pytest.raises(ValueError, match=r"group has shape \(2,\), expected \(1,\)"):
+        fused_group_times(g, c, [0, 0])
+    with pytest.raises(ValueError, match=r"group ids must lie in 0..0"):
+        fused_group_times(g, c, [3], n_groups=1)

@@ -77,6 +77,15 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     assert load_graph(path) == random_layered_graph(50)
 
 
+def test_saved_file_gets_default_permissions(tmp_path):
+    import os
+
+    path = save_graph(rich_graph(), tmp_path / "g.gograph")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_file_never_needs_pickle(tmp_path):
     path = save_graph(rich_graph(), tmp_path / "g.gograph")
     with np.load(path, allow_pickle=False) as npz:

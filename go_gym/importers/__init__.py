@@ -1,0 +1,19 @@
+"""Front ends that turn models from other frameworks into `OpGraph`s.
+
+`from_torch` lives in `go_gym.importers.torch`; it is loaded on first use so that importing
+go_gym (or this package) never imports PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["TraceError", "from_torch"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from go_gym.importers import torch as _torch_importer
+
+        return getattr(_torch_importer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,130 @@
+"""Simulator speed: kernel vs the pure-Python twin, and `simulate_many` throughput, in one run.
+
+    .venv/bin/python benchmarks/sim_speed.py [--sizes 1000 10000 80000] [--repeats 11]
+        [--placement random] [--batch 16] [--zoo go-paper-v0] [--twin-max 100000]
+
+For each synthetic graph (`random_layered_graph(n, seed=0)`, ~2 edges per op) on an 8-GPU
+``v100`` cluster, and for the zoo graphs when a suite is given and its files exist, it
+prints: the median wall time of one `simulate` call (validation and result included;
+compilation excluded by a warm-up call, and kernels are cached across processes), the
+twin's time for the same call (``tests/sim/reference.py``, one run), their ratio, the
+single-call throughput, the `simulate_many` throughput on K decisions at once (all cores)
+and the ratio of the two. Placements are random over all devices unless ``--placement``
+says ``block`` (contiguous blocks in topological order) or ``single``.
+
+OpenBLAS's idle worker threads spin on the cores we measure; they are limited to one
+before NumPy is imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from go_gym.cluster import Cluster
+from go_gym.generators import random_layered_graph
+from go_gym.graph import OpGraph
+from go_gym.sim import simulate, simulate_many
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sim"))
+from reference import reference_simulate
+
+
+def _median(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: compile or load the cached kernels, build the cached unit graph
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def _placements(graph: OpGraph, n_dev: int, kind: str, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "random":
+        return rng.integers(0, n_dev, (k, graph.n_ops))
+    if kind == "single":
+        return np.zeros((k, graph.n_ops), np.int64)
+    block = (graph.topo_rank.astype(np.int64) * n_dev) // graph.n_ops
+    return np.repeat(block[None, :], k, axis=0)
+
+
+def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) -> str:
+    p = _placements(graph, cluster.n_devices, args.placement, args.batch, 0)
+    one = _median(lambda: simulate(graph, cluster, p[0]), args.repeats)
+    if graph.n_ops <= args.twin_max:
+        t0 = time.perf_counter()
+        ref = reference_simulate(graph, cluster, p[0])
+        twin = time.perf_counter() - t0
+        assert ref.step_time == simulate(graph, cluster, p[0]).step_time
+        twin_s, ratio = f"{twin:9.3f}", f"{twin / one:8.0f}x"
+    else:
+        twin_s, ratio = f"{'-':>9}", f"{'-':>9}"
+    many = _median(lambda: simulate_many(graph, cluster, p), max(3, args.repeats // 3))
+    single_tp = 1.0 / one
+    many_tp = args.batch / many
+    return (
+        f"{name:<22} {graph.n_ops:>7} {graph.n_edges:>7} {one * 1e3:9.2f} {twin_s} {ratio} "
+        f"{single_tp:10.0f} {many_tp:10.0f} {many_tp / single_tp:7.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10_000, 80_000])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--placement", choices=["random", "block", "single"], default="random")
+    parser.add_argument("--batch", type=int, default=16, help="K decisions per simulate_many")
+    parser.add_argument("--preset", default="v100")
+    parser.add_argument("--devices", type=int, default=8)
+    parser.add_argument("--zoo", default="go-paper-v0", help="suite of zoo graphs ('' for none)")
+    parser.add_argument("--twin-max", type=int, default=100_000, help="largest graph for the twin")
+    args = parser.parse_args()
+
+    cluster = Cluster.preset(args.preset, args.devices)
+    print(
+        f"cluster {cluster.name}, {args.placement} placements, K = {args.batch}, "
+        f"numba {numba.__version__} with {numba.config.NUMBA_NUM_THREADS} threads, "
+        f"{os.cpu_count()} cores"
+    )
+    header = (
+        f"{'graph':<22} {'ops':>7} {'edges':>7} {'sim ms':>9} {'twin s':>9} {'ratio':>9} "
+        f"{'single/s':>10} {'many/s':>10} {'many/1':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        graph = random_layered_graph(n, seed=0)
+        print(_row(f"synthetic-{n}", graph, cluster, args), flush=True)
+    if args.zoo:
+        try:
+            from go_gym.zoo import get_graph, list_graphs
+
+            ids = list_graphs(args.zoo)
+        except (ImportError, KeyError) as exc:
+            print(f"(no zoo graphs: {exc})")
+            ids = []
+        for gid in ids:
+            try:
+                graph = get_graph(gid)
+            except (FileNotFoundError, KeyError) as exc:
+                print(f"{gid:<22} skipped: {exc}")
+                continue
+            print(_row(gid.split("/")[-1], graph, cluster, args), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,648 @@
+"""The event-driven simulation kernel (numba). Private: call it through `go_gym.sim.simulate`.
+
+One kernel serves every profile: what differs between ``"go"`` and ``"placeto"`` is passed in
+as data (unit times and device gaps, per-channel latency / bandwidth / hold, the bus model,
+the ready-queue ordering and the keys that order simultaneous events). The semantics are
+specified in the `go_gym.sim` module docstring; ``tests/sim/reference.py`` is the plain
+Python twin that the kernel is checked against.
+
+Data structures, all preallocated arrays:
+
+- the event queue: a binary min-heap on (time, key) where ``key = type * KM + subkey``
+  encodes which kind of event goes first at equal times and the tie-break inside a kind;
+  it holds O(devices + channels) events at any time;
+- one ready heap per device (segments of one array, sized by the units placed there);
+- one FIFO per channel (a linked list through the transfer records).
+
+Two ways of starting work, chosen by ``eager`` (a profile parameter):
+
+- ``eager=False`` ("placeto"): device and channel starts are events of their own in the queue,
+  ordered by time, kind and device name, exactly as in the reference simulator.
+- ``eager=True`` ("go", no device gaps, no bus hold): a channel that is idle when a transfer
+  is queued (or when its previous transfer arrives) starts its FIFO head at once, and a
+  device that may start marks itself and starts once every event at the current time has
+  been processed, devices in index order. This is the same order as start events ordered
+  after ends and arrivals (a channel's head does not depend on when it is read; a device
+  start waits for all same-time releases; a zero-time unit's end is processed before the
+  next device starts), but it keeps two heap operations per unit and per transfer out of
+  the queue. The twin uses explicit start events, and the tests check they agree.
+
+Heap operations are written out inline: numba keeps atomic reference-count updates around
+array arguments of helper calls inside this loop, which doubled its cost.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Event actions (low two bits of the heap payload).
+A_END = 0  # a unit ends on its device
+A_ARR = 1  # a transfer arrives
+A_CHAN = 2  # a channel (link / bus) may start its next transfer
+A_DEV = 3  # a device may start its next ready unit
+
+# Ready-queue orderings.
+Q_FIFO_RANK = 0  # (time the unit became ready, topological rank)    "go", no priority
+Q_PRIORITY = 1  # (-priority, topological rank)                       "go" with priority
+Q_FIFO_ARRIVAL = 2  # (time the unit became ready, arrival counter)  "placeto"
+
+# Transfer models.
+BUS_PER_LINK = 0  # one transfer per (tensor, destination device) on channel src * D + dst
+BUS_PER_SOURCE = 1  # one transfer per unit output on its source device's single bus
+
+
+@numba.njit(cache=True)
+def simulate_core(  # type: ignore[no-untyped-def]
+    times,
+    gap,
+    qrank,
+    evkey,
+    persistent,
+    start_alloc,
+    transient,
+    in_ptr,
+    in_pair,
+    out_ptr,
+    out_ut,
+    ut_prod,
+    ut_bytes,
+    cons_ptr,
+    cons_unit,
+    pair_ut,
+    sources,
+    dev_in,
+    prio,
+    queue_mode,
+    bus_mode,
+    chan_lat,
+    chan_bw,
+    hold,
+    dev_evkey,
+    chan_evkey,
+    type_end,
+    type_arr,
+    type_chan,
+    type_dev,
+    eager,
+    u_start,
+    u_end,
+    peak,
+    busy,
+    x_ut,
+    x_src,
+    x_dst,
+    x_start,
+    x_end,
+):
+    """Simulate one decision on one unit graph; fills the output arrays in place.
+
+    Returns ``(step_time, n_transfers, bytes_moved, n_units_run)`` in the kernel's time unit.
+    ``n_units_run < n_units`` means the unit graph has a cycle (deadlock).
+    """
+    n_units = times.shape[0]
+    n_dev = times.shape[1]
+    n_ut = ut_prod.shape[0]
+    n_pairs = cons_unit.shape[0]
+    n_chan = chan_lat.shape[0]
+    km = max(n_units, max(n_chan, n_dev)) + 1
+
+    # --- per-decision prepass: dependency counts and reference counts -----------------------
+    # Internal arrays are int32 (half the cache footprint of int64).
+    dev = np.empty(n_units, np.int32)
+    dep = np.empty(n_units, np.int32)
+    dur_u = np.empty(n_units, np.float64)  # run time of each unit on its device
+    for u in range(n_units):
+        dev[u] = dev_in[u]
+        dep[u] = in_ptr[u + 1] - in_ptr[u]
+        dur_u[u] = times[u, dev_in[u]]
+    # rep[p]: -1 if pair p is local, else the first pair of the same ut on the same device
+    # (where the received copy's reference count lives).
+    rep = np.empty(n_pairs, np.int32)
+    recv_ref = np.zeros(n_pairs, np.int32)  # consumers left of a received copy (at its rep)
+    src_ref = np.empty(n_ut, np.int32)  # local consumers + transfers left of a produced ut
+    stamp = np.full(n_dev, -1, np.int64)
+    first = np.zeros(n_dev, np.int64)
+    for ut in range(n_ut):
+        s = dev[ut_prod[ut]]
+        n_local = 0
+        n_xfer = 0
+        for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
+            dd = dev[cons_unit[p]]
+            if dd == s:
+                n_local += 1
+                rep[p] = -1
+            else:
+                if stamp[dd] != ut:
+                    stamp[dd] = ut
+                    first[dd] = p
+                    n_xfer += 1
+                r = first[dd]
+                rep[p] = r
+                recv_ref[r] += 1
+        if bus_mode == BUS_PER_SOURCE and n_xfer > 0:
+            n_xfer = 1
+        src_ref[ut] = n_local + n_xfer
+
+    # --- ready heaps: one segment per device --------------------------------------------------
+    qoff = np.zeros(n_dev + 1, np.int64)
+    for u in range(n_units):
+        qoff[dev[u] + 1] += 1
+    for d in range(n_dev):
+        qoff[d + 1] += qoff[d]
+    qn = np.zeros(n_dev, np.int64)
+    qk1 = np.empty(n_units, np.float64)
+    qk2 = np.empty(n_units, np.int64)
+    qu = np.empty(n_units, np.int32)
+
+    # --- memory: parameters resident from t = 0 -------------------------------------------------
+    mem = np.zeros(n_dev, np.float64)
+    for u in range(n_units):
+        mem[dev[u]] += persistent[u]
+    for d in range(n_dev):
+        peak[d] = mem[d]
+        busy[d] = 0.0
+
+    # --- event heap, devices, channels ----------------------------------------------------------
+    cap = 4 * (n_dev + n_chan) + 64
+    ht = np.empty(cap, np.float64)
+    hk = np.empty(cap, np.int64)
+    ha = np.empty(cap, np.int64)
+    hsize = 0
+    # Events created while processing one event, pushed before the next pop.
+    pend_t = np.empty(n_dev + n_chan + 8, np.float64)
+    pend_k = np.empty(n_dev + n_chan + 8, np.int64)
+    pend_a = np.empty(n_dev + n_chan + 8, np.int64)
+    n_pend = 0
+    dev_free = np.zeros(n_dev, np.float64)
+    dev_sched = np.full(n_dev, -1.0)  # time of the pending device event (non-eager), or -1
+    dirty = np.zeros(n_dev, np.bool_)  # eager: device to check once time t is done
+    n_dirty = 0
+    to_start = np.empty(n_dev, np.int64)  # devices that try to start a unit now
+    ch_free = np.zeros(n_chan, np.float64)
+    ch_sched = np.full(n_chan, -1.0)
+    ch_head = np.full(n_chan, -1, np.int64)
+    ch_tail = np.full(n_chan, -1, np.int64)
+    ch_try = np.empty(n_chan + 1, np.int64)  # channels that try to start a transfer now
+    x_next = np.empty(n_pairs, np.int32)
+    x_rep = np.empty(n_pairs, np.int32)  # first pair served by a transfer ("go")
+    n_x = 0
+    counter = 0
+    moved = 0.0
+    step = 0.0
+    n_done = 0
+
+    # Units released by the current event, made ready in release order after it.
+    ready = np.empty(max(n_units, 1), np.int32)
+    n_ready = 0
+    for i in range(sources.shape[0]):
+        ready[n_ready] = sources[i]
+        n_ready += 1
+    t = 0.0
+
+    while True:
+        # 1. Released units join their device's ready heap (push, inline).
+        for i in range(n_ready):
+            v = ready[i]
+            dv = dev[v]
+            if queue_mode == Q_FIFO_RANK:
+                key1 = t
+                key2 = qrank[v]
+            elif queue_mode == Q_PRIORITY:
+                key1 = -prio[v]
+                key2 = qrank[v]
+            else:
+                key1 = t
+                key2 = counter
+                counter += 1
+            base = qoff[dv]
+            j = qn[dv]
+            while j > 0:
+                parent = (j - 1) >> 1
+                pa = qk1[base + parent]
+                pb = qk2[base + parent]
+                if pa < key1 or (pa == key1 and pb <= key2):
+                    break
+                qk1[base + j] = pa
+                qk2[base + j] = pb
+                qu[base + j] = qu[base + parent]
+                j = parent
+            qk1[base + j] = key1
+            qk2[base + j] = key2
+            qu[base + j] = v
+            qn[dv] += 1
+            if t >= dev_free[dv]:
+                if eager:
+                    if not dirty[dv]:
+                        dirty[dv] = True
+                        n_dirty += 1
+                elif dev_sched[dv] != t:
+                    dev_sched[dv] = t
+                    pend_t[n_pend] = t
+                    pend_k[n_pend] = type_dev * km + dev_evkey[dv]
+                    pend_a[n_pend] = dv * 4 + A_DEV
+                    n_pend += 1
+        n_ready = 0
+
+        # 2. New events join the event heap (push, inline).
+        for i in range(n_pend):
+            et = pend_t[i]
+            ek = pend_k[i]
+            if hsize >= cap:
+                raise RuntimeError("go_gym.sim kernel: event queue overflow (please report)")
+            j = hsize
+            while j > 0:
+                parent = (j - 1) >> 1
+                pa = ht[parent]
+                pb = hk[parent]
+                if pa < et or (pa == et and pb <= ek):
+                    break
+                ht[j] = pa
+                hk[j] = pb
+                ha[j] = ha[parent]
+                j = parent
+            ht[j] = et
+            hk[j] = ek
+            ha[j] = pend_a[i]
+            hsize += 1
+        n_pend = 0
+
+        n_start = 0
+        n_try = 0
+        if n_dirty > 0 and (hsize == 0 or ht[0] > t):
+            # 3a. Eager: every event at time t is done; waiting devices start, by index.
+            for d in range(n_dev):
+                if dirty[d]:
+                    dirty[d] = False
+                    to_start[n_start] = d
+                    n_start += 1
+            n_dirty = 0
+        elif hsize == 0:
+            break
+        else:
+            # 3b. Next event (pop, inline).
+            t = ht[0]
+            action = ha[0]
+            hsize -= 1
+            lt = ht[hsize]
+            lk = hk[hsize]
+            la = ha[hsize]
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= hsize:
+                    break
+                ca = ht[c]
+                cb = hk[c]
+                if c + 1 < hsize:
+                    da = ht[c + 1]
+                    db = hk[c + 1]
+                    if da < ca or (da == ca and db < cb):
+                        c += 1
+                        ca = da
+                        cb = db
+                if ca < lt or (ca == lt and cb < lk):
+                    ht[j] = ca
+                    hk[j] = cb
+                    ha[j] = ha[c]
+                    j = c
+                else:
+                    break
+            if hsize > 0:
+                ht[j] = lt
+                hk[j] = lk
+                ha[j] = la
+            step = t
+            kind = action & 3
+            idx = action >> 2
+
+            # 4. Process it.
+            if kind == A_END:
+                u = idx
+                d = dev[u]
+                n_done += 1
+                if eager and qn[d] > 0 and not dirty[d]:
+                    # Free now with units waiting (units released below mark it themselves).
+                    dirty[d] = True
+                    n_dirty += 1
+                mem[d] -= transient[u]
+                for q in range(in_ptr[u], in_ptr[u + 1]):
+                    p = in_pair[q]
+                    ut = pair_ut[p]
+                    r = rep[p]
+                    if r < 0:
+                        src_ref[ut] -= 1
+                        if src_ref[ut] == 0:
+                            mem[d] -= ut_bytes[ut]
+                    else:
+                        recv_ref[r] -= 1
+                        if recv_ref[r] == 0:
+                            mem[d] -= ut_bytes[ut]
+                for o in range(out_ptr[u], out_ptr[u + 1]):
+                    ut = out_ut[o]
+                    last = cons_ptr[ut + 1] - 1
+                    any_remote = False
+                    for p in range(cons_ptr[ut], last + 1):
+                        r = rep[p]
+                        c = -1
+                        if r < 0:
+                            v = cons_unit[p]
+                            dep[v] -= 1
+                            if dep[v] == 0:
+                                ready[n_ready] = v
+                                n_ready += 1
+                        elif bus_mode == BUS_PER_LINK:
+                            if r == p:
+                                dv = dev[cons_unit[p]]
+                                c = d * n_dev + dv
+                        else:
+                            any_remote = True
+                        if c == -1 and any_remote and p == last:
+                            c = d  # Placeto: one transfer on the bus, after the local releases
+                            dv = -1
+                        if c >= 0:
+                            x = n_x
+                            n_x += 1
+                            x_ut[x] = ut
+                            x_src[x] = d
+                            x_dst[x] = dv
+                            x_rep[x] = p
+                            x_next[x] = -1
+                            if ch_tail[c] == -1:
+                                ch_head[c] = x
+                            else:
+                                x_next[ch_tail[c]] = x
+                            ch_tail[c] = x
+                            if t >= ch_free[c]:
+                                if eager:
+                                    if ch_head[c] == x:  # was empty: start it in step 5
+                                        ch_try[n_try] = c
+                                        n_try += 1
+                                elif ch_sched[c] != t:
+                                    ch_sched[c] = t
+                                    pend_t[n_pend] = t
+                                    pend_k[n_pend] = type_chan * km + chan_evkey[c]
+                                    pend_a[n_pend] = c * 4 + A_CHAN
+                                    n_pend += 1
+
+            elif kind == A_ARR:
+                x = idx
+                ut = x_ut[x]
+                s = x_src[x]
+                nbytes = ut_bytes[ut]
+                if bus_mode == BUS_PER_LINK:
+                    dd = x_dst[x]
+                    mem[dd] += nbytes
+                    if mem[dd] > peak[dd]:
+                        peak[dd] = mem[dd]
+                    xr = x_rep[x]
+                    for p in range(xr, cons_ptr[ut + 1]):
+                        if rep[p] == xr:
+                            v = cons_unit[p]
+                            dep[v] -= 1
+                            if dep[v] == 0:
+                                ready[n_ready] = v
+                                n_ready += 1
+                    if eager:
+                        ch_try[n_try] = s * n_dev + dd
+                        n_try += 1
+                else:
+                    for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
+                        if rep[p] == p:
+                            dv = dev[cons_unit[p]]
+                            mem[dv] += nbytes
+                            if mem[dv] > peak[dv]:
+                                peak[dv] = mem[dv]
+                    for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
+                        if rep[p] >= 0:
+                            v = cons_unit[p]
+                            dep[v] -= 1
+                            if dep[v] == 0:
+                                ready[n_ready] = v
+                                n_ready += 1
+                src_ref[ut] -= 1
+                if src_ref[ut] == 0:
+                    mem[s] -= nbytes
+
+            elif kind == A_CHAN:
+                c = idx
+                if ch_sched[c] == t:
+                    ch_sched[c] = -1.0
+                ch_try[n_try] = c
+                n_try += 1
+
+            else:  # A_DEV
+                d = idx
+                if dev_sched[d] == t:
+                    dev_sched[d] = -1.0
+                to_start[n_start] = d
+                n_start += 1
+
+        # 5. Channels that may start their next transfer now.
+        for i in range(n_try):
+            c = ch_try[i]
+            x = ch_head[c]
+            if t >= ch_free[c] and x != -1:
+                ch_head[c] = x_next[x]
+                if ch_head[c] == -1:
+                    ch_tail[c] = -1
+                ut = x_ut[x]
+                nbytes = ut_bytes[ut]
+                arrive = t + (chan_lat[c] + nbytes / chan_bw[c])
+                free = arrive + hold
+                ch_free[c] = free
+                x_start[x] = t
+                x_end[x] = arrive
+                moved += nbytes
+                sub = evkey[ut_prod[ut]] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
+                pend_t[n_pend] = arrive
+                pend_k[n_pend] = type_arr * km + sub
+                pend_a[n_pend] = x * 4 + A_ARR
+                n_pend += 1
+                if not eager:
+                    ch_sched[c] = free
+                    pend_t[n_pend] = free
+                    pend_k[n_pend] = type_chan * km + chan_evkey[c]
+                    pend_a[n_pend] = c * 4 + A_CHAN
+                    n_pend += 1
+
+        # 6. Devices that may start their best ready unit now (pop, inline).
+        zero_started = False
+        for i in range(n_start):
+            d = to_start[i]
+            if zero_started:
+                # A zero-time unit started before: its end (at t) comes first, then the
+                # remaining devices, as with start events ordered after end events.
+                if not dirty[d]:
+                    dirty[d] = True
+                    n_dirty += 1
+                continue
+            if t >= dev_free[d] and qn[d] > 0:
+                base = qoff[d]
+                u = qu[base]
+                size = qn[d] - 1
+                qn[d] = size
+                la1 = qk1[base + size]
+                lb1 = qk2[base + size]
+                lx = qu[base + size]
+                j = 0
+                while True:
+                    c = 2 * j + 1
+                    if c >= size:
+                        break
+                    ca = qk1[base + c]
+                    cb = qk2[base + c]
+                    if c + 1 < size:
+                        da = qk1[base + c + 1]
+                        db = qk2[base + c + 1]
+                        if da < ca or (da == ca and db < cb):
+                            c += 1
+                            ca = da
+                            cb = db
+                    if ca < la1 or (ca == la1 and cb < lb1):
+                        qk1[base + j] = ca
+                        qk2[base + j] = cb
+                        qu[base + j] = qu[base + c]
+                        j = c
+                    else:
+                        break
+                if size > 0:
+                    qk1[base + j] = la1
+                    qk2[base + j] = lb1
+                    qu[base + j] = lx
+                dur = dur_u[u]
+                end = t + dur
+                free = end + gap[u]
+                dev_free[d] = free
+                u_start[u] = t
+                u_end[u] = end
+                busy[d] += dur
+                mem[d] += start_alloc[u]
+                if mem[d] > peak[d]:
+                    peak[d] = mem[d]
+                pend_t[n_pend] = end
+                pend_k[n_pend] = type_end * km + evkey[u]
+                pend_a[n_pend] = u * 4 + A_END
+                n_pend += 1
+                if end == t:
+                    zero_started = True
+                if not eager:
+                    dev_sched[d] = free
+                    pend_t[n_pend] = free
+                    pend_k[n_pend] = type_dev * km + dev_evkey[d]
+                    pend_a[n_pend] = d * 4 + A_DEV
+                    n_pend += 1
+
+    return step, n_x, moved, n_done
+
+
+@numba.njit(cache=True, parallel=True)
+def simulate_batch(  # type: ignore[no-untyped-def]
+    times,
+    gap,
+    qrank,
+    evkey,
+    persistent,
+    start_alloc,
+    transient,
+    in_ptr,
+    in_pair,
+    out_ptr,
+    out_ut,
+    ut_prod,
+    ut_bytes,
+    cons_ptr,
+    cons_unit,
+    pair_ut,
+    sources,
+    dev,
+    prio,
+    lo,
+    hi,
+    queue_mode,
+    bus_mode,
+    chan_lat,
+    chan_bw,
+    hold,
+    dev_evkey,
+    chan_evkey,
+    type_end,
+    type_arr,
+    type_chan,
+    type_dev,
+    eager,
+    step,
+    n_xfer,
+    moved,
+    n_done,
+    peak,
+    busy,
+):
+    """K simulations in parallel (``prange``), each `simulate_core` on its own slices.
+
+    Instance k uses ``field[lo[k, f] : hi[k, f]]`` of every concatenated input field f (in the
+    order of the arguments, ``dev`` and ``prio`` last), so K decisions may share one unit
+    graph (all rows equal) or each bring its own (fusion).
+    """
+    n_dev = peak.shape[1]
+    for k in numba.prange(lo.shape[0]):
+        n_units = hi[k, 0] - lo[k, 0]
+        n_pairs = hi[k, 14] - lo[k, 14]
+        u_start = np.empty(n_units, np.float64)
+        u_end = np.empty(n_units, np.float64)
+        pk = np.empty(n_dev, np.float64)
+        bz = np.empty(n_dev, np.float64)
+        x_ut = np.empty(n_pairs, np.int64)
+        x_src = np.empty(n_pairs, np.int64)
+        x_dst = np.empty(n_pairs, np.int64)
+        x_start = np.empty(n_pairs, np.float64)
+        x_end = np.empty(n_pairs, np.float64)
+        st, nx, mv, nd = simulate_core(
+            times[lo[k, 0] : hi[k, 0]],
+            gap[lo[k, 1] : hi[k, 1]],
+            qrank[lo[k, 2] : hi[k, 2]],
+            evkey[lo[k, 3] : hi[k, 3]],
+            persistent[lo[k, 4] : hi[k, 4]],
+            start_alloc[lo[k, 5] : hi[k, 5]],
+            transient[lo[k, 6] : hi[k, 6]],
+            in_ptr[lo[k, 7] : hi[k, 7]],
+            in_pair[lo[k, 8] : hi[k, 8]],
+            out_ptr[lo[k, 9] : hi[k, 9]],
+            out_ut[lo[k, 10] : hi[k, 10]],
+            ut_prod[lo[k, 11] : hi[k, 11]],
+            ut_bytes[lo[k, 12] : hi[k, 12]],
+            cons_ptr[lo[k, 13] : hi[k, 13]],
+            cons_unit[lo[k, 14] : hi[k, 14]],
+            pair_ut[lo[k, 15] : hi[k, 15]],
+            sources[lo[k, 16] : hi[k, 16]],
+            dev[lo[k, 17] : hi[k, 17]],
+            prio[lo[k, 18] : hi[k, 18]],
+            queue_mode,
+            bus_mode,
+            chan_lat,
+            chan_bw,
+            hold,
+            dev_evkey,
+            chan_evkey,
+            type_end,
+            type_arr,
+            type_chan,
+            type_dev,
+            eager,
+            u_start,
+            u_end,
+            pk,
+            bz,
+            x_ut,
+            x_src,
+            x_dst,
+            x_start,
+            x_end,
+        )
+        step[k] = st
+        n_xfer[k] = nx
+        moved[k] = mv
+        n_done[k] = nd
+        for d in range(n_dev):
+            peak[k, d] = pk[d]
+            busy[k, d] = bz[d]

@@ -1,0 +1,522 @@
+"""Public entry points: `simulate`, `simulate_many`, `lower_bound` and their result types.
+
+They validate and convert inputs once, build (or fetch from the cache) the unit graph, choose
+the profile's kernel parameters, and call the one numba kernel in `go_gym.sim._kernel`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from go_gym.cluster import Cluster, op_times
+from go_gym.graph import OpGraph
+from go_gym.sim import _kernel as K
+from go_gym.sim._validate import (
+    check_graph_cluster,
+    check_placement,
+    check_placements,
+    check_priority,
+    check_profile,
+)
+from go_gym.sim.fusion import FusionPlan, fuse
+from go_gym.sim.units import (
+    PLACETO_BUS_HOLD_US,
+    PLACETO_BYTES_PER_US,
+    Units,
+    build_units,
+    placeto_device_ranks,
+    unfused_units,
+)
+
+__all__ = ["BatchResult", "SimResult", "Timeline", "lower_bound", "simulate", "simulate_many"]
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """When and where every unit (op or fused group) and every transfer ran. Seconds.
+
+    Attributes:
+        unit_start: (n_units,) start time of each unit.
+        unit_end: (n_units,) end time of each unit.
+        unit_device: (n_units,) device of each unit.
+        unit_leader: (n_units,) member op of lowest topological rank (the unit's name).
+        op_unit: (n_ops,) unit of each op (``arange(n_ops)`` without fusion).
+        transfer_src: (n_transfers,) sending device.
+        transfer_dst: (n_transfers,) receiving device; -1 in the ``"placeto"`` profile, where
+            one transfer on the source's bus feeds the consumers on every other device.
+        transfer_start: (n_transfers,) start time.
+        transfer_end: (n_transfers,) arrival time (without the Placeto bus hold).
+        transfer_bytes: (n_transfers,) bytes moved.
+        transfer_unit: (n_transfers,) unit that produced the data.
+        transfer_tensor: (n_transfers,) graph tensor id (``graph.tensor_*``); -1 in
+            ``"placeto"``, where a transfer carries all the unit's external outputs.
+    """
+
+    unit_start: NDArray[np.float64]
+    unit_end: NDArray[np.float64]
+    unit_device: NDArray[np.int64]
+    unit_leader: NDArray[np.int64]
+    op_unit: NDArray[np.int64]
+    transfer_src: NDArray[np.int64]
+    transfer_dst: NDArray[np.int64]
+    transfer_start: NDArray[np.float64]
+    transfer_end: NDArray[np.float64]
+    transfer_bytes: NDArray[np.float64]
+    transfer_unit: NDArray[np.int64]
+    transfer_tensor: NDArray[np.int64]
+
+    @property
+    def op_start(self) -> NDArray[np.float64]:
+        """(n_ops,) start time of each op (that of its unit)."""
+        return self.unit_start[self.op_unit]
+
+    @property
+    def op_end(self) -> NDArray[np.float64]:
+        """(n_ops,) end time of each op (that of its unit)."""
+        return self.unit_end[self.op_unit]
+
+
+@dataclass(frozen=True, eq=False)
+class SimResult:
+    """Outcome of one simulated step.
+
+    Attributes:
+        step_time: seconds from the start of the step to the last event.
+        valid: False when a device ran out of memory or the placement broke a colocation
+            constraint (the step is still fully simulated and reported).
+        peak_memory: (n_devices,) highest bytes resident on each device.
+        busy_time: (n_devices,) seconds each device spent running units.
+        bytes_moved: total bytes sent over links (``"go"``) or buses (``"placeto"``).
+        n_transfers: number of transfers.
+        reason: why the result is invalid ("" when valid).
+        n_units: number of units simulated (ops, or fused groups).
+        timeline: start/end/device of every unit and transfer, with ``timeline=True``.
+    """
+
+    step_time: float
+    valid: bool
+    peak_memory: NDArray[np.float64]
+    busy_time: NDArray[np.float64]
+    bytes_moved: float
+    n_transfers: int
+    reason: str
+    n_units: int
+    timeline: Timeline | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """Outcomes of K decisions (`simulate_many`): row k is what ``simulate`` returns for k.
+
+    Attributes:
+        step_time: (K,) seconds.
+        valid: (K,) bool.
+        peak_memory: (K, n_devices) bytes.
+        busy_time: (K, n_devices) seconds.
+        bytes_moved: (K,) bytes.
+        n_transfers: (K,) transfers.
+        reason: K strings, "" where valid.
+    """
+
+    step_time: NDArray[np.float64]
+    valid: NDArray[np.bool_]
+    peak_memory: NDArray[np.float64]
+    busy_time: NDArray[np.float64]
+    bytes_moved: NDArray[np.float64]
+    n_transfers: NDArray[np.int64]
+    reason: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.step_time.shape[0])
+
+
+class _Params(NamedTuple):
+    """Profile parameters of the kernel, after the unit graph and the decision arrays."""
+
+    queue_mode: int
+    bus_mode: int
+    chan_lat: NDArray[np.float64]
+    chan_bw: NDArray[np.float64]
+    hold: float
+    dev_evkey: NDArray[np.int64]
+    chan_evkey: NDArray[np.int64]
+    type_end: int
+    type_arr: int
+    type_chan: int
+    type_dev: int
+    eager: bool
+
+
+def _params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Params, float]:
+    """Kernel parameters of a profile, and the factor that turns kernel time into seconds."""
+    d = cluster.n_devices
+    if profile == "go":
+        p = _Params(
+            K.Q_PRIORITY if with_priority else K.Q_FIFO_RANK,
+            K.BUS_PER_LINK,
+            np.ascontiguousarray(cluster.link_latency_s, np.float64).reshape(-1),
+            np.ascontiguousarray(cluster.link_bandwidth, np.float64).reshape(-1),
+            0.0,
+            np.arange(d, dtype=np.int64),
+            np.arange(d * d, dtype=np.int64),
+            0,
+            1,
+            2,
+            3,
+            True,
+        )
+        return p, 1.0
+    ranks = placeto_device_ranks(d)
+    p = _Params(
+        K.Q_FIFO_ARRIVAL,
+        K.BUS_PER_SOURCE,
+        np.zeros(d),
+        np.full(d, PLACETO_BYTES_PER_US),
+        PLACETO_BUS_HOLD_US,
+        ranks,
+        ranks.copy(),
+        0,
+        0,
+        1,
+        2,
+        False,
+    )
+    return p, 1e6
+
+
+# --- colocation -----------------------------------------------------------------------------------
+_COLOC: dict[int, tuple[Any, NDArray[np.int64], NDArray[np.bool_]]] = {}
+
+
+def _colocation_violation(graph: OpGraph, placement: NDArray[np.int64]) -> str:
+    """A message naming a colocation group placed on two devices, or ""."""
+    hit = _COLOC.get(id(graph))
+    if hit is None or hit[0]() is not graph:
+        idx = np.flatnonzero(graph.colocation >= 0)
+        idx = idx[np.argsort(graph.colocation[idx], kind="stable")]
+        same = graph.colocation[idx][1:] == graph.colocation[idx][:-1]
+        if len(_COLOC) > 16:
+            _COLOC.clear()
+        _COLOC[id(graph)] = hit = (weakref.ref(graph), idx.astype(np.int64), same)
+    idx, same = hit[1], hit[2]
+    if idx.size < 2:
+        return ""
+    pl = placement[..., idx]
+    bad = same & (pl[..., 1:] != pl[..., :-1])
+    if not bad.any():
+        return ""
+    j = int(np.flatnonzero(bad.reshape(-1, bad.shape[-1]).any(axis=0))[0])
+    a, b = int(idx[j]), int(idx[j + 1])
+    return (
+        f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
+        f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
+    )
+
+
+def _colocation_rows(graph: OpGraph, placements: NDArray[np.int64]) -> list[str]:
+    if not (graph.colocation >= 0).any():
+        return [""] * placements.shape[0]
+    return [_colocation_violation(graph, row) for row in placements]
+
+
+# --- fusion -> units --------------------------------------------------------------------------------
+def _units_for(
+    graph: OpGraph,
+    cluster: Cluster,
+    profile: str,
+    placement: NDArray[np.int64],
+    priority: NDArray[np.float64] | None,
+    fusion: Any,
+    name: str = "fusion",
+) -> tuple[Units, NDArray[np.int64], NDArray[np.float64]]:
+    """Unit graph, device per unit and priority per unit for one decision."""
+    if fusion is None:
+        units = unfused_units(graph, cluster, profile)
+        prio = priority if priority is not None else np.zeros(units.n_units)
+        return units, placement, prio
+    if isinstance(fusion, FusionPlan):
+        plan = fusion
+        if plan.n_ops != graph.n_ops:
+            raise ValueError(
+                f"{name} plan covers {plan.n_ops} ops, graph {graph.name!r} has {graph.n_ops}"
+            )
+        lead_dev = placement[plan.leader][plan.group]
+        bad = np.flatnonzero(lead_dev != placement)
+        if bad.size:
+            i = int(bad[0])
+            g = int(plan.group[i])
+            raise ValueError(
+                f"{name} group {g} spans devices: op {i} ({str(graph.op_names[i])!r}) is on "
+                f"device {int(placement[i])}, its leader on device {int(lead_dev[i])}"
+            )
+    else:
+        plan = fuse(graph, fusion, placement)
+    units = build_units(graph, cluster, profile, plan.group.astype(np.int64), plan.n_groups)
+    dev = placement[units.leader]
+    if priority is None:
+        prio = np.zeros(units.n_units)
+    else:
+        prio = np.full(units.n_units, -np.inf)
+        np.maximum.at(prio, units.unit_of_op, priority)
+    return units, np.ascontiguousarray(dev), prio
+
+
+def _oom_reason(cluster: Cluster, peak: NDArray[np.float64]) -> str:
+    over = np.flatnonzero(peak > cluster.memory_bytes)
+    if over.size == 0:
+        return ""
+    d = int(over[0])
+    return (
+        f"out of memory on device {d} ({cluster.device_names[d]}): peak {peak[d]:.6g} bytes > "
+        f"capacity {cluster.memory_bytes[d]:.6g}"
+    )
+
+
+def _join(*reasons: str) -> str:
+    return "; ".join(r for r in reasons if r)
+
+
+# --- public API --------------------------------------------------------------------------------------
+def simulate(
+    graph: OpGraph,
+    cluster: Cluster,
+    placement: ArrayLike,
+    priority: ArrayLike | None = None,
+    fusion: ArrayLike | FusionPlan | None = None,
+    profile: str = "go",
+    timeline: bool = False,
+) -> SimResult:
+    """Simulate one training step of ``graph`` on ``cluster`` under the given decisions.
+
+    See the `go_gym.sim` module docstring for the exact semantics of each profile.
+
+    Args:
+        graph: the graph.
+        cluster: the devices and links (in ``"placeto"`` only its number of devices and
+            memory capacities are used).
+        placement: (n_ops,) device index of every op.
+        priority: (n_ops,) integer priority levels (higher runs first among ready units; a
+            fused group takes its members' maximum); None for first-ready-first-run.
+            Not allowed with ``profile="placeto"``.
+        fusion: None (no fusion), (n_ops,) fusion decisions for `fuse` (0 = do not fuse),
+            or a `FusionPlan` (then it must not span devices under ``placement``).
+        profile: ``"go"`` (default) or ``"placeto"``.
+        timeline: also return the start/end/device of every unit and transfer.
+
+    Returns:
+        A `SimResult`; an out-of-memory placement gives ``valid=False``, never an exception.
+
+    Raises:
+        ValueError: naming the bad input: a placement of the wrong length or with a device
+            out of range, a NaN or non-integer priority, a bad fusion decision, a fusion plan
+            that spans devices or is cyclic, an unknown profile, a priority with the Placeto
+            profile, or a graph / cluster of the wrong type.
+    """
+    check_graph_cluster(graph, cluster)
+    prof = check_profile(profile)
+    pl = check_placement(graph, cluster, placement)
+    if priority is not None and prof == "placeto":
+        raise ValueError(
+            "priority is not part of the Placeto profile (its devices run ready ops in arrival "
+            "order); pass priority=None or use profile='go'"
+        )
+    pr = None if priority is None else check_priority(graph, priority)
+    units, dev_u, prio_u = _units_for(graph, cluster, prof, pl, pr, fusion)
+    params, scale = _params(cluster, prof, pr is not None)
+    n_units = units.n_units
+    n_dev = cluster.n_devices
+    n_pairs = units.arrays.cons_unit.shape[0]
+    u_start = np.empty(n_units)
+    u_end = np.empty(n_units)
+    peak = np.empty(n_dev)
+    busy = np.empty(n_dev)
+    x_ut = np.empty(n_pairs, np.int64)
+    x_src = np.empty(n_pairs, np.int64)
+    x_dst = np.empty(n_pairs, np.int64)
+    x_start = np.empty(n_pairs)
+    x_end = np.empty(n_pairs)
+    step, n_x, moved, n_done = K.simulate_core(
+        *units.arrays,
+        dev_u,
+        prio_u,
+        *params,
+        u_start,
+        u_end,
+        peak,
+        busy,
+        x_ut,
+        x_src,
+        x_dst,
+        x_start,
+        x_end,
+    )
+    if n_done < n_units:
+        raise ValueError(
+            f"fusion plan makes the contracted graph cyclic: only {n_done} of {n_units} "
+            "groups could run"
+        )
+    reason = _join(_oom_reason(cluster, peak), _colocation_violation(graph, pl))
+    tl = None
+    if timeline:
+        n_x = int(n_x)
+        ut = x_ut[:n_x]
+        tl = Timeline(
+            unit_start=u_start / scale,
+            unit_end=u_end / scale,
+            unit_device=dev_u.copy(),
+            unit_leader=units.leader.copy(),
+            op_unit=units.unit_of_op.copy(),
+            transfer_src=x_src[:n_x].copy(),
+            transfer_dst=x_dst[:n_x].copy(),
+            transfer_start=x_start[:n_x] / scale,
+            transfer_end=x_end[:n_x] / scale,
+            transfer_bytes=units.arrays.ut_bytes[ut].copy(),
+            transfer_unit=units.arrays.ut_prod[ut].copy(),
+            transfer_tensor=units.ut_tensor[ut].copy(),
+        )
+    return SimResult(
+        step_time=float(step) / scale,
+        valid=not reason,
+        peak_memory=peak,
+        busy_time=busy / scale,
+        bytes_moved=float(moved),
+        n_transfers=int(n_x),
+        reason=reason,
+        n_units=n_units,
+        timeline=tl,
+    )
+
+
+def simulate_many(
+    graph: OpGraph,
+    cluster: Cluster,
+    placements: ArrayLike,
+    priorities: ArrayLike | None = None,
+    fusions: ArrayLike | None = None,
+    profile: str = "go",
+) -> BatchResult:
+    """Simulate K decisions in parallel on all cores; row k equals ``simulate`` of row k.
+
+    This is the path for agents that sample many decisions per policy step: the K
+    simulations run in a numba ``prange`` over the same kernel as `simulate`. Without fusion
+    all K share the cached unit graph; with fusion each row's groups are built first (in
+    Python, one `fuse` per row) and the K unit graphs are then simulated in parallel.
+
+    Args:
+        graph: the graph.
+        cluster: the devices and links.
+        placements: (K, n_ops) device per op for each of the K decisions.
+        priorities: None or (K, n_ops) integer priorities.
+        fusions: None or (K, n_ops) fusion decisions.
+        profile: ``"go"`` or ``"placeto"``.
+
+    Returns:
+        A `BatchResult` of K rows.
+
+    Raises:
+        ValueError: as `simulate`, naming the row and entry (e.g. ``placements[3, 17]``).
+    """
+    check_graph_cluster(graph, cluster)
+    prof = check_profile(profile)
+    pl = check_placements(graph, cluster, placements)
+    k = pl.shape[0]
+    if priorities is not None and prof == "placeto":
+        raise ValueError(
+            "priorities are not part of the Placeto profile; pass priorities=None or "
+            "use profile='go'"
+        )
+    pr = None
+    if priorities is not None:
+        pr = check_priority(graph, priorities, "priorities", ndim=2)
+        if pr.shape[0] != k:
+            raise ValueError(f"priorities has {pr.shape[0]} rows, placements has {k}")
+    params, scale = _params(cluster, prof, pr is not None)
+    n_fields = len(units_fields := unfused_units(graph, cluster, prof).arrays) + 2
+    if fusions is None:
+        arrays = list(units_fields)
+        lo = np.zeros((k, n_fields), np.int64)
+        hi = np.array([len(a) for a in arrays] + [0, 0], np.int64)[None, :].repeat(k, 0)
+        n_units = graph.n_ops
+        lo[:, -2] = lo[:, -1] = np.arange(k) * n_units
+        hi[:, -2] = hi[:, -1] = lo[:, -2] + n_units
+        dev_cat = pl.reshape(-1)
+        prio_cat = pr.reshape(-1) if pr is not None else np.zeros(k * n_units)
+        arrays += [dev_cat, prio_cat]
+    else:
+        from go_gym.sim._validate import check_decision
+
+        fz = check_decision(graph, fusions, "fusions", ndim=2)
+        if fz.shape[0] != k:
+            raise ValueError(f"fusions has {fz.shape[0]} rows, placements has {k}")
+        per: list[list[NDArray[Any]]] = []
+        for r in range(k):
+            units, dev_u, prio_u = _units_for(
+                graph, cluster, prof, pl[r], None if pr is None else pr[r], fz[r]
+            )
+            per.append([*units.arrays, dev_u, prio_u])
+        lens = np.array([[len(a) for a in row] for row in per], np.int64)
+        hi = np.cumsum(lens, axis=0)
+        lo = hi - lens
+        arrays = [np.concatenate([row[f] for row in per]) for f in range(n_fields)]
+    step = np.empty(k)
+    n_x = np.empty(k, np.int64)
+    moved = np.empty(k)
+    n_done = np.empty(k, np.int64)
+    peak = np.empty((k, cluster.n_devices))
+    busy = np.empty((k, cluster.n_devices))
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    for a in arrays:
+        a.setflags(write=False)
+    K.simulate_batch(*arrays, lo, hi, *params, step, n_x, moved, n_done, peak, busy)
+    n_units_k = hi[:, 0] - lo[:, 0]
+    if (n_done < n_units_k).any():
+        raise ValueError("a fusion plan makes the contracted graph cyclic")
+    coloc = _colocation_rows(graph, pl)
+    reasons = tuple(_join(_oom_reason(cluster, peak[r]), coloc[r]) for r in range(k))
+    return BatchResult(
+        step_time=step / scale,
+        valid=np.array([not r for r in reasons], bool),
+        peak_memory=peak,
+        busy_time=busy / scale,
+        bytes_moved=moved,
+        n_transfers=n_x,
+        reason=reasons,
+    )
+
+
+def lower_bound(graph: OpGraph, cluster: Cluster) -> float:
+    """A lower bound on the step time of any unfused ``"go"``-profile execution. Seconds.
+
+    ``max(critical path, total / n_devices)`` where every op takes its fastest time over all
+    devices (`go_gym.cluster.op_times`): the critical path is the heaviest chain of such times
+    (transfers only add to it) and no schedule can beat perfect load balance. Fusion can beat
+    it, since a fused group saves launches and memory traffic; the ``"placeto"`` profile adds
+    device gaps and uses microsecond constants of its own, so the bound is for ``"go"``.
+    """
+    check_graph_cluster(graph, cluster)
+    fastest = op_times(graph, cluster).min(axis=1)
+    cp = _critical_path(graph.topo_order, graph.pred_ptr, graph.pred, fastest)
+    return float(max(cp, fastest.sum() / cluster.n_devices))
+
+
+@numba.njit(cache=True)
+def _critical_path(order, pred_ptr, pred, w):  # type: ignore[no-untyped-def]
+    finish = np.zeros(w.shape[0])
+    best = 0.0
+    for i in range(order.shape[0]):
+        v = order[i]
+        start = 0.0
+        for q in range(pred_ptr[v], pred_ptr[v + 1]):
+            f = finish[pred[q]]
+            if f > start:
+                start = f
+        finish[v] = start + w[v]
+        if finish[v] > best:
+            best = finish[v]
+    return best

@@ -1,0 +1,98 @@
+"""Invariants over random graphs (hypothesis): bounds, sums, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from go_gym.cluster import Cluster, op_times
+from go_gym.generators import random_layered_graph
+from go_gym.sim import lower_bound, simulate, simulate_many
+
+PRESETS = ["p100", "v100", "k80", "h100"]
+cases = st.tuples(
+    st.integers(1, 60),  # n_ops
+    st.integers(0, 10_000),  # graph seed
+    st.integers(1, 6),  # width
+    st.sampled_from(PRESETS),
+    st.integers(1, 8),  # devices
+    st.integers(0, 10_000),  # decision seed
+)
+
+
+def _setup(case):  # type: ignore[no-untyped-def]
+    n, seed, width, preset, n_dev, dseed = case
+    g = random_layered_graph(n, seed, width=width)
+    c = Cluster.preset(preset, n_dev)
+    rng = np.random.default_rng(dseed)
+    return g, c, rng
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases)
+def test_step_time_at_least_lower_bound(case) -> None:  # type: ignore[no-untyped-def]
+    g, c, rng = _setup(case)
+    bound = lower_bound(g, c)
+    placement = rng.integers(0, c.n_devices, g.n_ops)
+    priority = rng.integers(0, 5, g.n_ops) if rng.random() < 0.5 else None
+    r = simulate(g, c, placement, priority)
+    assert r.step_time >= bound * (1 - 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases)
+def test_single_device_is_the_sum_of_op_times(case) -> None:  # type: ignore[no-untyped-def]
+    g, c, rng = _setup(case)
+    d = int(rng.integers(0, c.n_devices))
+    r = simulate(g, c, np.full(g.n_ops, d), timeline=True)
+    times = op_times(g, c)[:, d]
+    # Exactly the sum in execution order (the device never idles, nothing is sent) ...
+    assert r.timeline is not None
+    total = 0.0
+    for op in np.argsort(r.timeline.unit_start, kind="stable"):
+        total += times[op]
+    assert r.step_time == total
+    assert r.n_transfers == 0 and r.bytes_moved == 0
+    # ... which is the sum of op times up to rounding.
+    assert np.isclose(r.step_time, times.sum(), rtol=1e-12, atol=0)
+    assert r.busy_time[d] == r.step_time
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases, st.sampled_from(["go", "placeto"]))
+def test_deterministic(case, profile) -> None:  # type: ignore[no-untyped-def]
+    g, c, rng = _setup(case)
+    placement = rng.integers(0, c.n_devices, g.n_ops)
+    fusion = rng.integers(0, 3, g.n_ops)
+    a = simulate(g, c, placement, fusion=fusion, profile=profile, timeline=True)
+    b = simulate(g, c, placement.tolist(), fusion=fusion.tolist(), profile=profile, timeline=True)
+    many = simulate_many(
+        g, c, np.stack([placement] * 3), fusions=np.stack([fusion] * 3), profile=profile
+    )
+    assert a.step_time == b.step_time
+    assert a.peak_memory.tolist() == b.peak_memory.tolist()
+    assert a.timeline is not None and b.timeline is not None
+    assert a.timeline.unit_start.tolist() == b.timeline.unit_start.tolist()
+    assert many.step_time.tolist() == [a.step_time] * 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases)
+def test_timeline_is_consistent(case) -> None:  # type: ignore[no-untyped-def]
+    g, c, rng = _setup(case)
+    placement = rng.integers(0, c.n_devices, g.n_ops)
+    r = simulate(g, c, placement, timeline=True)
+    tl = r.timeline
+    assert tl is not None
+    # Every op starts after its producers end; devices never overlap; the step ends last.
+    assert (tl.op_start[g.edge_dst] >= tl.op_end[g.edge_src]).all()
+    for d in range(c.n_devices):
+        on = np.flatnonzero(tl.unit_device == d)
+        order = on[np.argsort(tl.unit_start[on], kind="stable")]
+        assert (tl.unit_start[order][1:] >= tl.unit_end[order][:-1]).all()
+    assert r.step_time == max(tl.unit_end.max(), 0.0)
+    # Transfers leave after their producer ends and cross devices.
+    assert (tl.transfer_start >= tl.unit_end[tl.transfer_unit]).all()
+    assert (tl.transfer_src != tl.transfer_dst).all()
+    assert tl.transfer_bytes.sum() == r.bytes_moved

@@ -1,0 +1,73 @@
+"""Kernel == pure-Python twin, exactly, on many random small cases and on every profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from go_gym.sim import simulate, simulate_many
+from tests.sim.reference import reference_simulate
+from tests.sim.sim_cases import random_case
+
+
+def _check(case: dict, profile: str) -> None:
+    kwargs = dict(case)
+    if profile == "placeto":
+        kwargs["priority"] = None
+    got = simulate(**kwargs, profile=profile, timeline=True)
+    ref = reference_simulate(**kwargs, profile=profile)
+    where = f"{case['graph'].name} on {case['cluster'].name}, profile {profile}"
+    assert got.step_time == ref.step_time, where
+    assert got.valid == ref.valid, where
+    assert got.peak_memory.tolist() == ref.peak_memory, where
+    assert got.busy_time == pytest.approx(ref.busy_time, rel=1e-12, abs=1e-18), where
+    assert got.bytes_moved == pytest.approx(ref.bytes_moved, rel=1e-12), where
+    tl = got.timeline
+    assert tl is not None
+    assert tl.unit_start.tolist() == [ref.unit_start[u] for u in range(got.n_units)], where
+    assert tl.unit_end.tolist() == [ref.unit_end[u] for u in range(got.n_units)], where
+
+
+@pytest.mark.parametrize("profile", ["go", "placeto"])
+@pytest.mark.parametrize("block", range(5))
+def test_kernel_matches_reference(profile: str, block: int) -> None:
+    """5 blocks x 110 seeds = 550 random cases per profile (1,100 in all)."""
+    for seed in range(block * 110, (block + 1) * 110):
+        _check(random_case(seed), profile)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["go", "placeto"])
+def test_kernel_matches_reference_many(profile: str) -> None:
+    for seed in range(10_000, 15_000):
+        _check(random_case(seed), profile)
+
+
+@pytest.mark.parametrize("profile", ["go", "placeto"])
+def test_simulate_many_equals_simulate(profile: str) -> None:
+    for seed in range(20):
+        case = random_case(1000 + seed)
+        g, c = case["graph"], case["cluster"]
+        rng = np.random.default_rng(seed)
+        k = 5
+        placements = rng.integers(0, c.n_devices, (k, g.n_ops))
+        priorities = rng.integers(0, 5, (k, g.n_ops)) if profile == "go" and seed % 2 else None
+        fusions = rng.integers(0, 3, (k, g.n_ops)) if seed % 3 == 0 else None
+        batch = simulate_many(g, c, placements, priorities, fusions, profile=profile)
+        assert len(batch) == k
+        for r in range(k):
+            one = simulate(
+                g,
+                c,
+                placements[r],
+                None if priorities is None else priorities[r],
+                None if fusions is None else fusions[r],
+                profile=profile,
+            )
+            assert batch.step_time[r] == one.step_time
+            assert batch.valid[r] == one.valid
+            assert batch.reason[r] == one.reason
+            assert batch.peak_memory[r].tolist() == one.peak_memory.tolist()
+            assert batch.busy_time[r].tolist() == one.busy_time.tolist()
+            assert batch.bytes_moved[r] == one.bytes_moved
+            assert batch.n_transfers[r] == one.n_transfers

@@ -1,0 +1,273 @@
+"""Every registered go_gym env: Gymnasium conformance, determinism, pickling, and errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import go_gym
+from go_gym import Cluster, OpGraph, OpKind
+from go_gym.generators import random_layered_graph
+from go_gym.sim import lower_bound, simulate
+
+ENV_IDS = sorted(go_gym.ENV_IDS)
+GRAPH = "quick-v0/rnnlm-2"
+
+
+def small_graph(n: int = 40, seed: int = 0) -> OpGraph:
+    return random_layered_graph(n, seed=seed, width=4)
+
+
+@pytest.fixture(params=ENV_IDS)
+def env_id(request):
+    return request.param
+
+
+def test_registered_with_string_entry_points_and_json_spec(env_id):
+    spec = gym.spec(env_id)
+    assert isinstance(spec.entry_point, str) and spec.entry_point.startswith("go_gym.envs:")
+    env = gym.make(env_id, graph=GRAPH)
+    json.loads(env.spec.to_json())  # registered kwargs stay JSON-serialisable
+    env.close()
+
+
+def test_make_with_module_prefix_in_a_fresh_interpreter():
+    import subprocess
+    import sys
+
+    code = "import gymnasium as gym; e = gym.make('go_gym:GOPlacement-v0'); print(e.reset(seed=0)[1]['graph'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip()
+
+
+@pytest.mark.filterwarnings("ignore:.*Box observation space m.* value is:UserWarning")
+def test_check_env(env_id):
+    env = gym.make(env_id, graph=GRAPH, render_mode="ansi")
+    check_env(env.unwrapped, skip_render_check=False)
+
+
+def rollout(env: gym.Env, seed: int, steps: int = 3) -> list:
+    obs, info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    trace = [obs["node_features"].sum(), info["graph"]]
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        trace += [reward, info["step_time"], terminated]
+        if terminated or truncated:
+            obs, info = env.reset()
+            trace.append(info["graph"])
+    return trace
+
+
+def test_same_seed_same_rollout(env_id):
+    a = gym.make(env_id, graphs="quick-v0", episode_steps=2)
+    b = gym.make(env_id, graphs="quick-v0", episode_steps=2)
+    assert rollout(a, 7) == rollout(b, 7)
+
+
+def test_pickle_round_trip(env_id):
+    env = gym.make(env_id, graph=GRAPH)
+    env.reset(seed=1)
+    clone = pickle.loads(pickle.dumps(env))
+    action = env.action_space.sample()
+    clone.reset(seed=1)
+    assert env.step(action)[1] == clone.step(action)[1]
+
+
+def test_placement_reward_and_info_match_the_simulator():
+    graph = small_graph()
+    cluster = Cluster.preset("p100", 2)
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=cluster)
+    _obs, info = env.reset(seed=0)
+    bound = lower_bound(graph, cluster)
+    single = simulate(graph, cluster, np.zeros(graph.n_ops, np.int64))
+    assert info["lower_bound"] == bound
+    assert info["reference_step_time"] == single.step_time
+    placement = np.arange(graph.n_ops) % 2
+    _, reward, terminated, truncated, info = env.step(placement)
+    expected = simulate(graph, cluster, placement)
+    assert info["step_time"] == expected.step_time and info["valid"] == expected.valid
+    assert reward == pytest.approx(-np.sqrt(expected.step_time / bound), rel=1e-12)
+    assert terminated and not truncated
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(placement)
+
+
+def test_rewards_by_name():
+    graph, cluster = small_graph(), Cluster.preset("p100", 2)
+    placement = np.zeros(graph.n_ops, np.int64)
+    t = simulate(graph, cluster, placement).step_time
+    for name, expected in [("neg_step_time", -t), ("speedup", 1.0)]:
+        env = gym.make("GOPlacement-v0", graph=graph, cluster=cluster, reward=name)
+        env.reset(seed=0)
+        assert env.step(placement)[1] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="unknown reward 'fast'"):
+        gym.make("GOPlacement-v0", graph=graph, reward="fast")
+
+
+def test_out_of_memory_ends_the_episode_with_the_penalty():
+    graph = small_graph()
+    tiny = Cluster.homogeneous(
+        "tiny",
+        2,
+        peak_flops=1e13,
+        mem_bandwidth=1e12,
+        memory_bytes=1e3,
+        launch_overhead_s=0.0,
+        link_bandwidth=1e10,
+        link_latency_s=0.0,
+    )
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=tiny, episode_steps=5, oom_penalty=50.0)
+    _, info = env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(np.zeros(graph.n_ops, np.int64))
+    assert not info["valid"] and terminated
+    assert reward == pytest.approx(-np.sqrt(50.0), rel=1e-12)
+    assert info["reference_valid"] is False  # the reward is defined even so
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.zeros(3, np.int64), r"placement action has shape \(3,\), expected \(40,\)"),
+        (np.full(40, 2), r"placement action\[0\] = 2 is outside 0..1"),
+        (np.full(40, 0.5), "must hold integers"),
+    ],
+)
+def test_actions_outside_the_space_raise_clear_errors(action, message):
+    env = gym.make("GOPlacement-v0", graph=small_graph(), cluster="p100", n_devices=2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.unwrapped.step(action)
+
+
+def test_joint_action_must_be_a_dict_of_the_three():
+    env = gym.make("GOJoint-v0", graph=small_graph(), n_devices=2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"keys \['placement', 'priority', 'fusion'\]"):
+        env.unwrapped.step({"placement": np.zeros(40, np.int64)})
+    action = env.action_space.sample()
+    assert np.isfinite(env.step(action)[1])
+
+
+def test_colocated_ops_follow_their_first_member():
+    base = small_graph(12, seed=3)
+    coloc = np.full(base.n_ops, -1)
+    coloc[[4, 7, 9]] = 0
+    graph = OpGraph(
+        name="coloc",
+        op_names=base.op_names,
+        op_kind=base.op_kind,
+        flops=base.flops,
+        bytes_read=base.bytes_read,
+        bytes_written=base.bytes_written,
+        colocation=coloc,
+        edge_src=base.edge_src,
+        edge_dst=base.edge_dst,
+        edge_bytes=base.edge_bytes,
+    )
+    env = gym.make("GOPlacement-v0", graph=graph, n_devices=2)
+    env.reset(seed=0)
+    action = np.zeros(graph.n_ops, np.int64)
+    action[[7, 9]] = 1  # overridden by op 4's decision (device 0)
+    ours = env.step(action)[4]["step_time"]
+    same = simulate(graph, env.unwrapped.cluster, np.zeros(graph.n_ops, np.int64)).step_time
+    assert ours == same
+
+
+def test_multi_graph_mode_pads_and_masks():
+    graphs = [small_graph(20, 1), small_graph(35, 2)]
+    env = gym.make("GOPlacement-v0", graphs=graphs, n_devices=2)
+    seen = set()
+    for seed in range(12):
+        obs, info = env.reset(seed=seed)
+        n = info["n_ops"]
+        seen.add(n)
+        assert obs["node_features"].shape[0] == 35
+        assert obs["node_mask"].sum() == n and obs["node_mask"][:n].all()
+        assert not obs["node_features"][n:].any()
+        env.step(env.action_space.sample())
+    assert seen == {20, 35}
+
+
+def test_generator_graphs_need_padding_sizes():
+    with pytest.raises(ValueError, match="needs max_nodes and max_edges"):
+        gym.make("GOPlacement-v0", graphs=lambda rng: small_graph(10, int(rng.integers(9))))
+    env = gym.make(
+        "GOPlacement-v0",
+        graphs=lambda rng: small_graph(30, int(rng.integers(1000))),
+        max_nodes=30,
+        max_edges=200,
+        n_devices=2,
+    )
+    obs, _info = env.reset(seed=3)
+    assert obs["node_features"].shape == (30, 15)
+
+
+def test_iterative_refinement_observes_the_previous_decision():
+    env = gym.make("GOPlacement-v0", graph=small_graph(), n_devices=2, episode_steps=3)
+    obs, _ = env.reset(seed=0)
+    assert not obs["previous_action"].any()
+    action = np.arange(40) % 2
+    obs, _, terminated, _, info = env.step(action)
+    assert (obs["previous_action"][0] == action).all() and not terminated
+    assert obs["previous_result"][0] == pytest.approx(info["step_time"] / info["lower_bound"])
+
+
+def test_observation_is_encoded_once_per_graph_and_copied_per_call(monkeypatch):
+    import go_gym.envs.graph_env as graph_env
+
+    calls = []
+    real = graph_env.encode
+    monkeypatch.setattr(graph_env, "encode", lambda *a: calls.append(a) or real(*a))
+    env = gym.make("GOPlacement-v0", graph=small_graph(), n_devices=2, episode_steps=3)
+    obs1, _ = env.reset(seed=0)
+    obs2 = env.step(env.action_space.sample())[0]
+    env.reset(seed=1)
+    assert len(calls) == 1
+    assert (obs1["node_features"] == obs2["node_features"]).all()
+    obs1["node_features"][:] = 0  # the caller owns what it gets
+    assert env.step(env.action_space.sample())[0]["node_features"].any()
+
+
+def test_fixed_decisions_of_the_single_task_envs():
+    graph = small_graph()
+    placement = np.arange(graph.n_ops) % 2
+    env = gym.make("GOScheduling-v0", graph=graph, n_devices=2, placement=placement)
+    env.reset(seed=0)
+    priority = np.zeros(graph.n_ops, np.int64)
+    got = env.step(priority)[4]["step_time"]
+    assert got == simulate(graph, env.unwrapped.cluster, placement, priority).step_time
+    with pytest.raises(ValueError, match="decides placement; do not also fix it"):
+        gym.make("GOPlacement-v0", graph=graph, placement=placement)
+
+
+def test_render_modes():
+    env = gym.make("GOPlacement-v0", graph=GRAPH, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+    assert (frame != 255).any()  # something was drawn
+    text = gym.make("GOPlacement-v0", graph=GRAPH, render_mode="ansi")
+    text.reset(seed=0)
+    text.step(text.action_space.sample())
+    assert "lower bound" in text.render()
+
+
+def test_async_vector_env():
+    envs = gym.make_vec("GOPlacement-v0", num_envs=2, vectorization_mode="async", graph=GRAPH)
+    envs.reset(seed=0)
+    _obs, reward, terminated, _truncated, _info = envs.step(envs.action_space.sample())
+    assert reward.shape == (2,) and terminated.all()
+    envs.close()
+
+
+def test_op_kind_observation_uses_the_vocabulary():
+    env = gym.make("GOPlacement-v0", graph=GRAPH)
+    obs, _ = env.reset(seed=0)
+    assert obs["op_kind"].max() < len(OpKind)

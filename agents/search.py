@@ -1,0 +1,418 @@
+"""Black-box searches over per-op decision vectors, under an exact evaluation budget.
+
+A decision is an (n,) integer vector with values in ``0 .. n_choices-1``: devices for
+placement, priority levels for scheduling, fusion decisions for fusion. A search only sees an
+*evaluator*, ``evaluate(batch (K, n)) -> (K,) step times``, where an invalid decision (out of
+memory) is worth a fixed penalty; `make_placement_evaluator`, `make_priority_evaluator` and
+`make_fusion_evaluator` build one from `go_gym.sim.simulate_many`, so every search evaluates in
+batches on all cores. The same searchers therefore work on any env's decision space.
+
+Every search is deterministic for a given seed, never calls the evaluator on more rows than
+its budget in total, accepts initial solutions (``init``: an (n,) vector or (k, n) rows, e.g.
+the human-expert or m-ETF placement, evaluated first), and returns a `SearchResult` whose
+curve is the best value found against evaluations used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from go_gym.cluster import Cluster
+from go_gym.graph import OpGraph
+
+__all__ = [
+    "OOM_PENALTY_S",
+    "SEARCHERS",
+    "Evaluator",
+    "SearchResult",
+    "annealing",
+    "brkga",
+    "make_fusion_evaluator",
+    "make_placement_evaluator",
+    "make_priority_evaluator",
+    "random_search",
+]
+
+#: Step time charged for a decision that runs out of memory: HDP's and GO's 100 s convention.
+OOM_PENALTY_S = 100.0
+
+#: ``evaluate(batch (K, n) int64) -> (K,) float64`` step times (penalty when invalid).
+Evaluator = Callable[[NDArray[np.int64]], NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found.
+
+    Attributes:
+        best: (n,) the best decision found.
+        best_value: its value (step time in seconds, or the penalty).
+        curve_evals: (P,) evaluations used at each point of the curve (increasing).
+        curve_best: (P,) best value found within that many evaluations (non-increasing).
+        evaluations: evaluations used in total (never more than the budget).
+    """
+
+    best: NDArray[np.int64]
+    best_value: float
+    curve_evals: NDArray[np.int64]
+    curve_best: NDArray[np.float64]
+    evaluations: int
+
+
+# ==============================================================================================
+# Evaluators
+# ==============================================================================================
+def _rows(x: ArrayLike | None, k: int) -> NDArray[np.int64] | None:
+    if x is None:
+        return None
+    a = np.asarray(x, dtype=np.int64)
+    return np.broadcast_to(a, (k, a.shape[-1])) if a.ndim == 1 else a
+
+
+def _penalised(res: object, penalty: float) -> NDArray[np.float64]:
+    step = np.asarray(res.step_time, dtype=np.float64)  # type: ignore[attr-defined]
+    valid = np.asarray(res.valid, dtype=bool)  # type: ignore[attr-defined]
+    return np.where(valid, step, penalty)
+
+
+def make_placement_evaluator(
+    graph: OpGraph,
+    cluster: Cluster,
+    priority: ArrayLike | None = None,
+    fusion: ArrayLike | None = None,
+    *,
+    oom_penalty_s: float = OOM_PENALTY_S,
+    profile: str = "go",
+) -> Evaluator:
+    """An evaluator of placements (values = devices) under a fixed priority and fusion.
+
+    Args:
+        graph: The graph.
+        cluster: The cluster.
+        priority: (n,) priorities shared by every row, or None (first-ready order).
+        fusion: (n,) fusion decisions shared by every row, or None (no fusion).
+        oom_penalty_s: Value of an invalid (out-of-memory) placement.
+        profile: Simulator profile.
+    """
+    from go_gym.sim import simulate_many
+
+    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        k = batch.shape[0]
+        res = simulate_many(
+            graph, cluster, batch, _rows(priority, k), _rows(fusion, k), profile=profile
+        )
+        return _penalised(res, oom_penalty_s)
+
+    return evaluate
+
+
+def make_priority_evaluator(
+    graph: OpGraph,
+    cluster: Cluster,
+    placement: ArrayLike,
+    fusion: ArrayLike | None = None,
+    *,
+    oom_penalty_s: float = OOM_PENALTY_S,
+) -> Evaluator:
+    """An evaluator of scheduling priorities (values = levels) under a fixed placement/fusion."""
+    from go_gym.sim import simulate_many
+
+    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        k = batch.shape[0]
+        res = simulate_many(graph, cluster, _rows(placement, k), batch, _rows(fusion, k))
+        return _penalised(res, oom_penalty_s)
+
+    return evaluate
+
+
+def make_fusion_evaluator(
+    graph: OpGraph,
+    cluster: Cluster,
+    placement: ArrayLike,
+    priority: ArrayLike | None = None,
+    *,
+    oom_penalty_s: float = OOM_PENALTY_S,
+) -> Evaluator:
+    """An evaluator of fusion decisions (values = fusion priorities) under a fixed placement."""
+    from go_gym.sim import simulate_many
+
+    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        k = batch.shape[0]
+        res = simulate_many(graph, cluster, _rows(placement, k), _rows(priority, k), batch)
+        return _penalised(res, oom_penalty_s)
+
+    return evaluate
+
+
+# ==============================================================================================
+# Budget bookkeeping
+# ==============================================================================================
+class _Budget:
+    """Wraps an evaluator: counts rows, refuses to go over budget, tracks the best and curve."""
+
+    def __init__(self, evaluate: Evaluator, budget: int, n: int, n_choices: int) -> None:
+        if budget < 1:
+            raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
+        if n < 1 or n_choices < 1:
+            raise ValueError(f"need n >= 1 and n_choices >= 1, got n={n}, n_choices={n_choices}")
+        self.evaluate, self.budget, self.n, self.n_choices = evaluate, int(budget), n, n_choices
+        self.used = 0
+        self.best: NDArray[np.int64] | None = None
+        self.best_value = float("inf")
+        self.curve_evals: list[int] = []
+        self.curve_best: list[float] = []
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.used
+
+    def __call__(self, batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        batch = np.ascontiguousarray(batch, dtype=np.int64)
+        if batch.shape[0] > self.left:
+            raise RuntimeError("search tried to exceed its evaluation budget")  # pragma: no cover
+        if batch.shape[0] == 0:
+            return np.zeros(0)
+        values = np.asarray(self.evaluate(batch), dtype=np.float64).reshape(-1)
+        if values.shape[0] != batch.shape[0]:
+            raise ValueError(
+                f"evaluator returned {values.shape[0]} values for {batch.shape[0]} rows"
+            )
+        values = np.where(np.isnan(values), np.inf, values)
+        self.used += batch.shape[0]
+        i = int(np.argmin(values))
+        if values[i] < self.best_value or self.best is None:
+            self.best_value, self.best = float(values[i]), batch[i].copy()
+        self.curve_evals.append(self.used)
+        self.curve_best.append(self.best_value)
+        return values
+
+    def result(self) -> SearchResult:
+        assert self.best is not None
+        return SearchResult(
+            best=self.best,
+            best_value=self.best_value,
+            curve_evals=np.asarray(self.curve_evals, dtype=np.int64),
+            curve_best=np.asarray(self.curve_best, dtype=np.float64),
+            evaluations=self.used,
+        )
+
+
+def _init_rows(init: ArrayLike | None, n: int, n_choices: int) -> NDArray[np.int64]:
+    """Initial solutions as (k, n) rows, validated."""
+    if init is None:
+        return np.zeros((0, n), np.int64)
+    a = np.asarray(init)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"init must have shape ({n},) or (k, {n}), got {np.shape(init)}")
+    if a.size and (a.min() < 0 or a.max() >= n_choices):
+        raise ValueError(f"init holds values outside 0..{n_choices - 1}")
+    return a.astype(np.int64)
+
+
+# ==============================================================================================
+# Random search
+# ==============================================================================================
+def random_search(
+    evaluate: Evaluator,
+    n: int,
+    n_choices: int,
+    budget: int,
+    seed: int = 0,
+    init: ArrayLike | None = None,
+    *,
+    batch_size: int = 64,
+) -> SearchResult:
+    """Uniform random decisions, evaluated ``batch_size`` at a time (the init rows first).
+
+    The baseline every learned or guided search must beat (Bergstra & Bengio 2012).
+
+    Args:
+        evaluate: Batch evaluator (lower is better).
+        n: Decision length (ops).
+        n_choices: Values per position.
+        budget: Evaluations allowed in total.
+        seed: Seed of the NumPy generator.
+        init: Initial solution(s), evaluated first.
+        batch_size: Rows per evaluator call.
+    """
+    bud = _Budget(evaluate, budget, n, n_choices)
+    rng = np.random.default_rng(seed)
+    first = _init_rows(init, n, n_choices)[: bud.left]
+    if first.shape[0]:
+        bud(first)
+    while bud.left > 0:
+        k = min(batch_size, bud.left)
+        bud(rng.integers(0, n_choices, (k, n)))
+    return bud.result()
+
+
+# ==============================================================================================
+# Simulated annealing
+# ==============================================================================================
+def annealing(
+    evaluate: Evaluator,
+    n: int,
+    n_choices: int,
+    budget: int,
+    seed: int = 0,
+    init: ArrayLike | None = None,
+    *,
+    batch_size: int = 16,
+    t_start: float = 0.05,
+    t_end: float = 1e-3,
+    block_fraction: float = 0.05,
+    order: ArrayLike | None = None,
+) -> SearchResult:
+    """Simulated annealing (Kirkpatrick, Gelatt & Vecchi 1983) with batched neighbourhoods.
+
+    Each round proposes ``batch_size`` neighbours of the current decision and evaluates them
+    in one batch. A neighbour either re-draws 1-3 random positions (a point move) or sets a
+    contiguous block of positions, taken along ``order`` (pass ``graph.topo_order`` for
+    placements: moving a run of neighbouring ops keeps them together), to one random value
+    (a block move, up to ``block_fraction * n`` long). The best neighbour replaces the current
+    decision if better, or with the Metropolis probability ``exp(-(log v' - log v) / T)``;
+    comparing log step times makes the temperature scale-free. ``T`` falls geometrically from
+    ``t_start`` to ``t_end`` over the budget.
+
+    Args:
+        evaluate: Batch evaluator (lower is better).
+        n: Decision length.
+        n_choices: Values per position.
+        budget: Evaluations allowed in total.
+        seed: Seed of the NumPy generator.
+        init: Starting decision(s): the best row is the first current decision; a random one
+            otherwise.
+        batch_size: Neighbours per round.
+        t_start: Initial temperature (relative change in step time accepted with prob. 1/e).
+        t_end: Final temperature.
+        block_fraction: Largest block move, as a fraction of n.
+        order: Permutation of positions along which blocks are contiguous (default identity).
+    """
+    bud = _Budget(evaluate, budget, n, n_choices)
+    rng = np.random.default_rng(seed)
+    perm = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+    if perm.shape != (n,):
+        raise ValueError(f"order must be a permutation of {n} positions")
+    rows = _init_rows(init, n, n_choices)[: bud.left]
+    if rows.shape[0] == 0:
+        rows = rng.integers(0, n_choices, (1, n))
+    vals = bud(rows)
+    i = int(np.argmin(vals))
+    cur, cur_v = rows[i].copy(), float(vals[i])
+    max_block = max(1, int(block_fraction * n))
+    while bud.left > 0:
+        k = min(batch_size, bud.left)
+        cand = np.repeat(cur[None, :], k, axis=0)
+        for j in range(k):
+            if rng.random() < 0.5:
+                pos = rng.integers(0, n, int(rng.integers(1, 4)))
+                cand[j, pos] = rng.integers(0, n_choices, pos.size)
+            else:
+                length = int(rng.integers(1, max_block + 1))
+                start = int(rng.integers(0, max(1, n - length + 1)))
+                cand[j, perm[start : start + length]] = rng.integers(0, n_choices)
+        v = bud(cand)
+        j = int(np.argmin(v))
+        progress = bud.used / bud.budget
+        temp = t_start * (t_end / t_start) ** progress
+        delta = np.log(max(v[j], 1e-300)) - np.log(max(cur_v, 1e-300))
+        if delta <= 0 or rng.random() < np.exp(-delta / temp):
+            cur, cur_v = cand[j].copy(), float(v[j])
+    return bud.result()
+
+
+# ==============================================================================================
+# BRKGA
+# ==============================================================================================
+def brkga(
+    evaluate: Evaluator,
+    n: int,
+    n_choices: int,
+    budget: int,
+    seed: int = 0,
+    init: ArrayLike | None = None,
+    *,
+    population: int = 64,
+    elite: float = 0.2,
+    mutants: float = 0.15,
+    rho: float = 0.7,
+) -> SearchResult:
+    """Biased random-key genetic algorithm (Gonçalves & Resende, J. Heuristics 2011), the
+    search REGAL (Paliwal et al., ICLR 2020) builds on.
+
+    An individual is a vector of n random keys in [0, 1); it decodes to the decision
+    ``floor(key * n_choices)``. Each generation keeps the ``elite`` fraction of the population
+    unchanged, adds ``mutants`` fresh random individuals, and fills the rest with children of
+    one elite and one non-elite parent, each key taken from the elite parent with probability
+    ``rho`` (biased uniform crossover). Defaults (20% elite, 15% mutants, rho 0.7) lie in
+    Gonçalves & Resende's recommended ranges; REGAL uses the same scheme with its GNN
+    supplying the parameters of the key distributions, which plain BRKGA draws uniformly.
+    Initial decisions are encoded as keys inside their value's interval. Only new
+    individuals are evaluated; when the budget cannot pay for a whole generation, only as
+    many children as it can are evaluated and the population keeps the best of old and new.
+
+    Args:
+        evaluate: Batch evaluator (lower is better).
+        n: Decision length.
+        n_choices: Values per position.
+        budget: Evaluations allowed in total.
+        seed: Seed of the NumPy generator.
+        init: Initial decision(s), placed in the first population.
+        population: Population size (capped at the budget).
+        elite: Elite fraction.
+        mutants: Mutant fraction.
+        rho: Probability that a child inherits a key from its elite parent.
+    """
+    if not (0 < elite < 1 and 0 <= mutants < 1 and elite + mutants < 1 and 0 <= rho <= 1):
+        raise ValueError("need 0 < elite < 1, 0 <= mutants < 1, elite + mutants < 1, 0 <= rho <= 1")
+    bud = _Budget(evaluate, budget, n, n_choices)
+    rng = np.random.default_rng(seed)
+    p = max(2, min(int(population), bud.budget))
+    n_elite = max(1, round(elite * p))
+    n_mut = min(p - n_elite - 1, round(mutants * p)) if p - n_elite > 1 else 0
+    n_child = p - n_elite - n_mut
+
+    def decode(keys: NDArray[np.float64]) -> NDArray[np.int64]:
+        return np.minimum((keys * n_choices).astype(np.int64), n_choices - 1)
+
+    keys = rng.random((p, n))
+    first = _init_rows(init, n, n_choices)[:p]
+    if first.shape[0]:
+        keys[: first.shape[0]] = (first + rng.random(first.shape)) / n_choices
+    take = min(p, bud.left)
+    keys = keys[:take]
+    fit = bud(decode(keys))
+    while bud.left > 0 and keys.shape[0] >= 2:
+        order = np.argsort(fit, kind="stable")
+        keys, fit = keys[order], fit[order]
+        ne = min(n_elite, keys.shape[0] - 1)
+        elites, others = keys[:ne], keys[ne:]
+        mut = rng.random((n_mut, n))
+        a = elites[rng.integers(0, ne, n_child)]
+        b = others[rng.integers(0, others.shape[0], n_child)]
+        child = np.where(rng.random((n_child, n)) < rho, a, b)
+        new = np.concatenate([mut, child])[: bud.left]
+        new_fit = bud(decode(new))
+        # Next population: elites + the new individuals, topped up with the best of the rest.
+        pool_k = np.concatenate([keys, new])
+        pool_f = np.concatenate([fit, new_fit])
+        keep = np.concatenate([np.arange(ne), keys.shape[0] + np.arange(new.shape[0])])
+        if keep.size < p:
+            rest = np.setdiff1d(np.arange(ne, keys.shape[0]), keep)
+            keep = np.concatenate([keep, rest[: p - keep.size]])
+        keys, fit = pool_k[keep], pool_f[keep]
+    return bud.result()
+
+
+#: Every search by name (same signature: evaluate, n, n_choices, budget, seed, init).
+SEARCHERS: dict[str, Callable[..., SearchResult]] = {
+    "random-search": random_search,
+    "annealing": annealing,
+    "brkga": brkga,
+}

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run leaderboard test lint venv clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The quick-suite placement leaderboard (resumable; results in runs/quick-v0), printed.
 run: $(STAMP)
 	$(PY) -m go_gym
+
+# Refresh the committed quick-suite leaderboard (leaderboard/quick-v0/, README.md) from `make run`.
+leaderboard: run
+	$(PY) -m go_gym leaderboard runs/quick-v0 --out leaderboard --readme README.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

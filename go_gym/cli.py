@@ -1,0 +1,335 @@
+"""The ``go-gym`` command line: bench, graphs, leaderboard, validate, train.
+
+    go-gym bench --suite quick-v0 --task placement --agents all --seeds 3 --budget 2000
+    go-gym graphs quick-v0
+    go-gym leaderboard runs/quick-v0
+    go-gym validate runs/quick-v0
+    go-gym train ...            (the GO agent's trainer, `agents.go.train`)
+
+Exit status: 0 success; 1 failed cells (bench) or rows that do not reproduce (validate);
+2 bad arguments or unreadable results; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+#: Where results go when ``--out`` is not given: ``runs/<suite>``.
+DEFAULT_OUT = "runs"
+
+#: Synthetic graphs larger than this are listed without being generated (seconds, GBs).
+LAZY_OPS = 20_000
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_README_BLOCK = re.compile(
+    r"(<!-- leaderboard:(?P<id>[^ ]+) start -->\n).*?(<!-- leaderboard:(?P=id) end -->)", re.S
+)
+
+
+def _seeds(text: str) -> list[int]:
+    """``"3"`` -> seeds 0, 1, 2; ``"0,4,7"`` -> those seeds."""
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes a count (3) or a comma-separated list (0,4,7), got {text!r}"
+        ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("--seeds must give at least one seed")
+    return seeds
+
+
+def _names(values: Sequence[str]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _agent_config(text: str) -> dict[str, dict]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--agent-config is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise argparse.ArgumentTypeError(
+            '--agent-config maps agent names to keyword arguments: {"annealing": {"init": "m-etf"}}'
+        )
+    return value
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run agents on a suite (resumable) and write results",
+        description="Run every (graph, agent, seed) cell of a suite that is not done yet in "
+        "--out, in parallel, and merge the results into OUT/results.csv.",
+    )
+    p.add_argument("--suite", default="quick-v0", help="suite name (default quick-v0)")
+    p.add_argument(
+        "--task",
+        default="placement",
+        choices=["placement", "scheduling", "fusion", "joint"],
+        help="the decision the agents make (default placement)",
+    )
+    p.add_argument(
+        "--agents",
+        nargs="+",
+        default=["all"],
+        metavar="NAME",
+        help="registry names (plug-ins included), comma- or space-separated; 'all' = every "
+        "agent that can do the task, 'all-baselines' = the built-in ones (default all)",
+    )
+    p.add_argument("--graphs", nargs="+", default=[], metavar="ID", help="only these graphs")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="a count or a list (default 3)")
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=2000,
+        help="simulator evaluations for agents that search or learn (default 2000)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="results directory (default runs/SUITE)")
+    p.add_argument(
+        "--agent-config",
+        type=_agent_config,
+        default={},
+        metavar="JSON",
+        help='extra agent arguments, e.g. \'{"annealing": {"init": "m-etf"}}\'',
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="parallel cells (default min(2, cores))"
+    )
+    p.add_argument(
+        "--executor", default="local", choices=["local", "serial", "ray"], help="(default local)"
+    )
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--leaderboard", action="store_true", help="also build and print the leaderboard"
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark; print a summary (and the leaderboard with --leaderboard)."""
+    from go_gym.runner.bench import BenchSpec, run_bench
+
+    out = args.out or Path(DEFAULT_OUT) / args.suite
+    spec = BenchSpec(
+        suite=args.suite,
+        task=args.task,
+        agents=_names(args.agents),
+        seeds=args.seeds,
+        budget=args.budget,
+        out=out,
+        graphs=_names(args.graphs),
+        agent_configs=args.agent_config,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    try:
+        report = run_bench(spec)
+    except (ValueError, RuntimeError) as exc:
+        print(f"go-gym bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"{report.finished} cells run, {report.already_done} already done, "
+        f"{len(report.failures)} failed, {len(report.rows)} rows in {out / 'results.csv'} "
+        f"({report.wall_time_s:.1f} s)",
+        file=sys.stderr,
+    )
+    if args.leaderboard and report.rows:
+        _leaderboard(
+            out, out / "leaderboard", plots=True, readme=None, only=(args.suite, args.task)
+        )
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    if report.failures:
+        print(f"failed cells (tracebacks in {out / 'errors'}):", file=sys.stderr)
+        for failure in report.failures:
+            print(f"  {failure.cell.key}: {failure.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_graphs(args: argparse.Namespace) -> int:
+    """List a suite's graphs with their sizes and clusters."""
+    from go_gym.zoo import get_entry, get_graph, list_graphs, list_suites
+
+    suites = [args.suite] if args.suite else list_suites()
+    for suite in suites:
+        try:
+            ids = list_graphs(suite)
+        except KeyError as exc:
+            print(f"go-gym graphs: error: {exc.args[0]}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{suite}: {len(ids)} graphs")
+        print(f"  {'graph':34s} {'ops':>7s} {'edges':>8s} {'GFLOP':>9s} {'param GB':>9s}  cluster")
+        for gid in ids:
+            entry = get_entry(gid)
+            cluster = f"{entry.cluster}x{entry.n_devices}"
+            n_ops = int(entry.generator_kwargs.get("n_ops", 0))
+            if entry.source == "synthetic" and n_ops > LAZY_OPS:
+                print(f"  {gid:34s} {n_ops:>7,d}  (generated on first use) {'':>8s}  {cluster}")
+                continue
+            g = get_graph(gid)
+            print(
+                f"  {gid:34s} {g.n_ops:>7,d} {g.n_edges:>8,d} {g.flops.sum() / 1e9:>9.3g} "
+                f"{g.persistent_bytes.sum() / 1e9:>9.3g}  {cluster}"
+            )
+    return EXIT_OK
+
+
+def _leaderboard(
+    results: Path,
+    out: Path,
+    plots: bool,
+    readme: Path | None,
+    only: tuple[str, str] | None = None,
+) -> int:
+    from go_gym.runner.leaderboard import build_boards, markdown_table, write_boards
+    from go_gym.runner.results import ResultsError, read_results
+
+    try:
+        rows, base = read_results(results)
+    except ResultsError as exc:
+        print(f"go-gym leaderboard: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    boards = build_boards(rows, base)
+    if only is not None:
+        boards = [b for b in boards if (b.suite, b.task) == only]
+    command = f"go-gym leaderboard {results}"
+    written = write_boards(boards, out, command, plots=plots)
+    for board in boards:
+        print(f"\n## {board.title} (budget {board.budget})\n")
+        print(markdown_table(board))
+    print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if readme is not None:
+        _update_readme(readme, {f"{b.suite}/{b.stem}": markdown_table(b) for b in boards}, out)
+    return EXIT_OK
+
+
+def _update_readme(readme: Path, tables: dict[str, str], out: Path) -> None:
+    """Replace the README's generated blocks (``<!-- leaderboard:SUITE/TASK start -->`` ...
+    ``end -->``) with the current tables; blocks of other leaderboards are left alone."""
+    text = readme.read_text()
+
+    def replace(match: re.Match[str]) -> str:
+        table = tables.get(match["id"])
+        if table is None:
+            return match[0]
+        return f"{match[1]}{table}\n{match[3]}"
+
+    new, count = _README_BLOCK.subn(replace, text)
+    readme.write_text(new)
+    print(f"updated {count} leaderboard block(s) in {readme}", file=sys.stderr)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Build the leaderboard tables and plots from results."""
+    out = args.out or (
+        args.results / "leaderboard"
+        if args.results.is_dir()
+        else args.results.parent / "leaderboard"
+    )
+    return _leaderboard(args.results, out, plots=not args.no_plots, readme=args.readme)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Replay every row; report those that do not reproduce."""
+    from go_gym.runner.results import ResultsError
+    from go_gym.runner.validate import validate_results
+
+    t0 = time.perf_counter()
+    try:
+        rows, mismatches = validate_results(args.results)
+    except ResultsError as exc:
+        print(f"go-gym validate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for mismatch in mismatches:
+        print(f"MISMATCH {mismatch}")
+    elapsed = time.perf_counter() - t0
+    print(
+        f"{len(rows) - len(mismatches)}/{len(rows)} rows reproduce ({elapsed:.1f} s)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED if mismatches else EXIT_OK
+
+
+def cmd_train(argv: list[str]) -> int:
+    """Delegate to the GO agent's trainer, `agents.go.train` (its own arguments)."""
+    try:
+        from agents.go import train
+    except ImportError as exc:
+        print(
+            f"go-gym train: the GO agent's trainer (agents.go.train) is not available: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(
+        prog="go-gym train", description=(train.__doc__ or "").split("\n")[0]
+    )
+    train.add_arguments(parser)
+    return int(train.run(parser.parse_args(argv)) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``go-gym`` argument parser (``train`` is parsed by the trainer itself)."""
+    parser = argparse.ArgumentParser(
+        prog="go-gym", description="go_gym benchmarks: run agents on suites, build leaderboards."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_bench(sub)
+    p = sub.add_parser("graphs", help="list a suite's graphs and their sizes")
+    p.add_argument("suite", nargs="?", default=None, help="suite (default: every suite)")
+    p = sub.add_parser("leaderboard", help="markdown tables and PNG plots from results")
+    p.add_argument("results", type=Path, help="results directory or CSV file")
+    p.add_argument(
+        "--out", type=Path, default=None, help="where to write (default RESULTS/leaderboard)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="also replace the '<!-- leaderboard:SUITE/TASK start -->' blocks of this file",
+    )
+    p = sub.add_parser("validate", help="replay every row's decisions; report mismatches")
+    p.add_argument("results", type=Path, help="results directory or CSV file")
+    sub.add_parser(
+        "train", help="train the GO agent (agents.go.train; its own --help)", add_help=False
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``go-gym``; returns the exit status (see module docstring)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "train":
+        return cmd_train(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    handlers = {
+        "bench": cmd_bench,
+        "graphs": cmd_graphs,
+        "leaderboard": cmd_leaderboard,
+        "validate": cmd_validate,
+    }
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Leaderboard tables and plots are generated from rows, with seeded bootstrap intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from go_gym.cli import main
+from go_gym.runner import read_results, run_bench
+from go_gym.runner.leaderboard import bootstrap_geomean, build_boards, markdown_table
+
+
+def test_bootstrap_geomean():
+    one_seed = [np.log([2.0]), np.log([0.5]), np.log([4.0])]
+    assert bootstrap_geomean(one_seed) == pytest.approx(
+        (4.0 ** (1 / 3),) * 3
+    )  # (2 * 0.5 * 4)^(1/3)
+    logs = [np.log([1.0, 1.2, 1.4]), np.log([2.0, 2.2, 1.8])]
+    point, low, high = bootstrap_geomean(logs)
+    assert low < point < high
+    assert point == pytest.approx(math.exp(np.mean([x.mean() for x in logs])))
+    assert bootstrap_geomean(logs) == (point, low, high)  # seeded: reproducible
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from tests.runner.conftest import small_spec
+
+    out = tmp_path_factory.mktemp("board")
+    agents = ["human-expert", "single-device", "m-sct", "annealing"]
+    run_bench(small_spec(out, agents=agents, graphs=["transformer-xl-2", "wavenet-2x6"]))
+    return out
+
+
+def test_table_sorted_by_speedup_with_every_column(results):
+    rows, base = read_results(results)
+    (board,) = build_boards(rows, base)
+    table = markdown_table(board)
+    lines = table.splitlines()
+    assert lines[0].startswith("| # | agent | transformer-xl-2 | wavenet-2x6 | speedup vs human")
+    speedups = [s.speedup[0] for s in board.summaries]
+    assert speedups == sorted(speedups, reverse=True)
+    expert = next(s for s in board.summaries if s.label == "human-expert")
+    assert expert.speedup == pytest.approx((1.0, 1.0, 1.0))
+    assert "| 1.000 [1.000, 1.000] |" in next(line for line in lines if "human-expert" in line)
+    assert {s.label for s in board.summaries if s.curves} == {"annealing"}
+
+
+def test_files_and_readme_block(results, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- leaderboard:quick-v0/placement start -->\nold\n"
+        "<!-- leaderboard:quick-v0/placement end -->\n<!-- leaderboard:x/y start -->\nkeep\n"
+        "<!-- leaderboard:x/y end -->\n"
+    )
+    out = tmp_path / "lb"
+    assert main(["leaderboard", str(results), "--out", str(out), "--readme", str(readme)]) == 0
+    page = (out / "quick-v0" / "placement.md").read_text()
+    assert "do not edit by hand" in page and "| 1 |" in page
+    for name in ("placement-step-time.png", "placement-curves.png"):
+        assert (out / "quick-v0" / name).read_bytes()[:4] == b"\x89PNG"
+    text = readme.read_text()
+    assert "old" not in text and "keep" in text and "| 1 |" in text
+    assert text.startswith("intro\n")

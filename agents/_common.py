@@ -11,9 +11,9 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from go_gym import opkinds
 from go_gym.cluster import Cluster, op_times
 from go_gym.graph import OpGraph
-from go_gym.opkinds import N_OP_KINDS, NON_KERNEL_KINDS, OpKind
 
 __all__ = [
     "colocation_groups",
@@ -27,12 +27,10 @@ __all__ = [
     "virtual_sources",
 ]
 
-_KERNEL = np.array([OpKind(i) not in NON_KERNEL_KINDS for i in range(N_OP_KINDS)])
-
 
 def is_kernel(graph: OpGraph) -> NDArray[np.bool_]:
     """(n_ops,) True for ops that launch a kernel (not inputs, parameters or constants)."""
-    return _KERNEL[graph.op_kind]
+    return opkinds.is_kernel(graph.op_kind)
 
 
 def virtual_sources(graph: OpGraph) -> NDArray[np.bool_]:

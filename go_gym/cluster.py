@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from go_gym.graph import OpGraph
-from go_gym.opkinds import N_OP_KINDS, NON_KERNEL_KINDS, OpKind
+from go_gym.opkinds import N_OP_KINDS, OpKind, is_kernel
 
 __all__ = [
     "KIND_EFFICIENCY",
@@ -262,7 +262,6 @@ KIND_EFFICIENCY: dict[OpKind, tuple[float, float]] = {
 
 _COMPUTE_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][0] for i in range(N_OP_KINDS)])
 _MEMORY_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][1] for i in range(N_OP_KINDS)])
-_IS_KERNEL = np.array([OpKind(i) not in NON_KERNEL_KINDS for i in range(N_OP_KINDS)])
 
 
 def _roofline(
@@ -284,7 +283,7 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     Uses the graph's measured times (the same on every device) when it carries them, the
     roofline otherwise. Inputs, parameters and constants take 0 s.
     """
-    kernel = _IS_KERNEL[graph.op_kind]
+    kernel = is_kernel(graph.op_kind)
     if graph.measured_us is not None:
         times = np.repeat((graph.measured_us / 1e6)[:, None], cluster.n_devices, axis=1)
     else:
@@ -338,7 +337,7 @@ def fused_group_times(
     k = int(g.max()) + 1 if n_groups is None else int(n_groups)
     if g.size and (g.min() < 0 or g.max() >= k):
         raise ValueError(f"group ids must lie in 0..{k - 1}")
-    kernel = _IS_KERNEL[graph.op_kind]
+    kernel = is_kernel(graph.op_kind)
     kernels_per_group = np.bincount(g, kernel.astype(np.float64), minlength=k)
     if graph.measured_us is not None:
         total = np.bincount(g, graph.measured_us / 1e6 * kernel, minlength=k)

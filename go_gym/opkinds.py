@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import enum
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 class OpKind(enum.IntEnum):
     """Kind of an op. The integer value is the stable id stored in graph files."""
@@ -37,6 +40,13 @@ class OpKind(enum.IntEnum):
 
 #: Kinds that are tensors at rest rather than kernels: they take no time and no launch.
 NON_KERNEL_KINDS: frozenset[OpKind] = frozenset({OpKind.INPUT, OpKind.PARAMETER, OpKind.CONSTANT})
+
+_IS_KERNEL = np.array([OpKind(i) not in NON_KERNEL_KINDS for i in range(len(OpKind))])
+
+
+def is_kernel(op_kind: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Per op: does it launch a kernel (False for inputs, parameters and constants)?"""
+    return _IS_KERNEL[op_kind]
 
 
 class FusionRole(enum.IntEnum):

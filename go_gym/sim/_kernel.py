@@ -67,6 +67,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
     out_ut,
     ut_prod,
     ut_bytes,
+    ut_home,
     cons_ptr,
     cons_unit,
     pair_ut,
@@ -333,7 +334,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     if r < 0:
                         src_ref[ut] -= 1
                         if src_ref[ut] == 0:
-                            mem[d] -= ut_bytes[ut]
+                            mem[d] -= ut_home[ut]
                     else:
                         recv_ref[r] -= 1
                         if recv_ref[r] == 0:
@@ -422,7 +423,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                                 n_ready += 1
                 src_ref[ut] -= 1
                 if src_ref[ut] == 0:
-                    mem[s] -= nbytes
+                    mem[s] -= ut_home[ut]
 
             elif kind == A_CHAN:
                 c = idx
@@ -551,6 +552,7 @@ def simulate_batch(  # type: ignore[no-untyped-def]
     out_ut,
     ut_prod,
     ut_bytes,
+    ut_home,
     cons_ptr,
     cons_unit,
     pair_ut,
@@ -587,7 +589,7 @@ def simulate_batch(  # type: ignore[no-untyped-def]
     n_dev = peak.shape[1]
     for k in numba.prange(lo.shape[0]):
         n_units = hi[k, 0] - lo[k, 0]
-        n_pairs = hi[k, 14] - lo[k, 14]
+        n_pairs = hi[k, 15] - lo[k, 15]
         u_start = np.empty(n_units, np.float64)
         u_end = np.empty(n_units, np.float64)
         pk = np.empty(n_dev, np.float64)
@@ -611,12 +613,13 @@ def simulate_batch(  # type: ignore[no-untyped-def]
             out_ut[lo[k, 10] : hi[k, 10]],
             ut_prod[lo[k, 11] : hi[k, 11]],
             ut_bytes[lo[k, 12] : hi[k, 12]],
-            cons_ptr[lo[k, 13] : hi[k, 13]],
-            cons_unit[lo[k, 14] : hi[k, 14]],
-            pair_ut[lo[k, 15] : hi[k, 15]],
-            sources[lo[k, 16] : hi[k, 16]],
-            dev[lo[k, 17] : hi[k, 17]],
-            prio[lo[k, 18] : hi[k, 18]],
+            ut_home[lo[k, 13] : hi[k, 13]],
+            cons_ptr[lo[k, 14] : hi[k, 14]],
+            cons_unit[lo[k, 15] : hi[k, 15]],
+            pair_ut[lo[k, 16] : hi[k, 16]],
+            sources[lo[k, 17] : hi[k, 17]],
+            dev[lo[k, 18] : hi[k, 18]],
+            prio[lo[k, 19] : hi[k, 19]],
             queue_mode,
             bus_mode,
             chan_lat,

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from go_gym.cluster import Cluster, fused_group_times, op_times
 from go_gym.graph import OpGraph
+from go_gym.opkinds import is_kernel
 
 __all__ = ["PLACETO_BUS_HOLD_US", "PLACETO_BYTES_PER_US", "PLACETO_DEVICE_GAP_US", "UnitGraph"]
 
@@ -60,6 +61,7 @@ class UnitGraph(NamedTuple):
     out_ut: NDArray[np.int32]  # (T,)
     ut_prod: NDArray[np.int32]  # (T,) producing unit of each ut
     ut_bytes: NDArray[np.float64]  # (T,) size of each ut
+    ut_home: NDArray[np.float64]  # (T,) bytes of each ut held on its producer's device
     cons_ptr: NDArray[np.int64]  # (T+1,) CSR: pairs of each ut (pair id = position)
     cons_unit: NDArray[np.int32]  # (P,) consumer unit of each pair
     pair_ut: NDArray[np.int32]  # (P,) ut of each pair
@@ -188,8 +190,13 @@ def build_units(
     out_ut = np.argsort(ut_prod, kind="stable").astype(np.int64)
     out_ptr = np.zeros(u_count + 1, np.int64)
     np.cumsum(np.bincount(ut_prod, minlength=u_count), out=out_ptr[1:])
-    ext_out_bytes = np.bincount(ut_prod, ut_bytes, minlength=u_count)
-    start_alloc = ext_out_bytes + transient
+    # A tensor at rest that owns persistent bytes (a weight, a buffer) already holds its
+    # output there: allocating it again at the op's start would count every weight twice.
+    # Copies sent to other devices are still allocated where they arrive.
+    resident_op = ~is_kernel(graph.op_kind) & (graph.persistent_bytes > 0)
+    resident = np.bincount(g, resident_op, minlength=u_count) > 0
+    ut_home = np.where(resident[ut_prod], 0.0, ut_bytes)
+    start_alloc = np.bincount(ut_prod, ut_home, minlength=u_count) + transient
 
     indeg = np.diff(in_ptr)
     src_units = np.flatnonzero(indeg == 0)
@@ -209,6 +216,7 @@ def build_units(
         out_ut=out_ut.astype(np.int32),
         ut_prod=np.ascontiguousarray(ut_prod, dtype=np.int32),
         ut_bytes=np.ascontiguousarray(ut_bytes, dtype=np.float64),
+        ut_home=np.ascontiguousarray(ut_home, dtype=np.float64),
         cons_ptr=cons_ptr,
         cons_unit=np.ascontiguousarray(p_cons, dtype=np.int32),
         pair_ut=np.ascontiguousarray(p_ut, dtype=np.int32),

@@ -17,6 +17,7 @@ import numpy as np
 
 from go_gym.cluster import Cluster, fused_group_times, op_times
 from go_gym.graph import OpGraph
+from go_gym.opkinds import NON_KERNEL_KINDS, OpKind
 from go_gym.sim import FusionPlan, fuse
 
 GAP_US = 5.7  # Placeto: a device is free 5.7 us after an op with c > 0 ends
@@ -135,11 +136,19 @@ def reference_simulate(
         outputs[ut_producer[k]].append(k)
         for v in ut_consumers[k]:
             inputs[v].append(k)
+    # A weight or buffer (a tensor at rest owning persistent bytes) already lives in its
+    # persistent bytes: its outputs take no extra memory on its own device.
+    resident = {u: False for u in members}
+    for op in range(graph.n_ops):
+        at_rest = OpKind(int(graph.op_kind[op])) in NON_KERNEL_KINDS
+        if at_rest and graph.persistent_bytes[op] > 0:
+            resident[unit_of[op]] = True
+    home_bytes = {k: 0.0 if resident[ut_producer[k]] else ut_bytes[k] for k in ut_bytes}
     start_alloc = {}
     for u in members:
         out = 0.0
         for k in outputs[u]:
-            out += ut_bytes[k]
+            out += home_bytes[k]
         start_alloc[u] = out + transient[u]
 
     # ---- state -----------------------------------------------------------------------------
@@ -251,7 +260,7 @@ def reference_simulate(
                 if s == d:
                     src_left[k] -= 1
                     if src_left[k] == 0:
-                        mem[d] -= ut_bytes[k]
+                        mem[d] -= home_bytes[k]
                 else:
                     recv_left[(k, d)] -= 1
                     if recv_left[(k, d)] == 0:
@@ -310,7 +319,7 @@ def reference_simulate(
                 release(v, now, ut_producer[k])
             src_left[k] -= 1
             if src_left[k] == 0:
-                mem[s] -= b
+                mem[s] -= home_bytes[k]
 
     assert len(end) == n_units, "deadlock: the unit graph has a cycle"
     scale = 1e6 if placeto else 1.0

@@ -9,8 +9,8 @@ from numpy.typing import NDArray
 
 from go_gym.cluster import Cluster
 from go_gym.generators import random_layered_graph
-from go_gym.graph import OpGraph
-from go_gym.opkinds import N_OP_KINDS
+from go_gym.graph import STORED_FIELDS, OpGraph
+from go_gym.opkinds import N_OP_KINDS, OpKind
 
 
 def placeto_case(n: int, seed: int, n_devices: int) -> tuple[dict[str, Any], NDArray[np.int64]]:
@@ -100,6 +100,20 @@ def tie_cluster(n_devices: int, memory: float = 1e12) -> Cluster:
     )
 
 
+def with_parameters(graph: OpGraph, rng: np.random.Generator) -> OpGraph:
+    """The same graph with some source ops turned into parameters that own their output (and
+    as much again for gradient and optimizer state), as the torch importer makes them."""
+    sources = np.flatnonzero(np.diff(graph.pred_ptr) == 0)
+    chosen = sources[rng.random(sources.size) < 0.6]
+    kind = graph.op_kind.copy()
+    kind[chosen] = int(OpKind.PARAMETER)
+    persistent = graph.persistent_bytes.copy()
+    persistent[chosen] = 2 * graph.bytes_written[chosen]
+    fields = {f: getattr(graph, f) for f in STORED_FIELDS}
+    fields.update(op_kind=kind, persistent_bytes=persistent)
+    return OpGraph(name=graph.name, **fields)
+
+
 def random_case(seed: int) -> dict[str, Any]:
     """One random small case: graph, cluster, placement, priority, fusion (maybe None)."""
     rng = np.random.default_rng(seed)
@@ -117,6 +131,8 @@ def random_case(seed: int) -> dict[str, Any]:
     else:
         graph = tie_graph(int(rng.integers(1, 30)), seed)
         cluster = tie_cluster(n_dev)
+    if rng.random() < 0.5:
+        graph = with_parameters(graph, rng)
     # Sometimes a tight memory so that some placements run out of memory.
     if rng.random() < 0.3:
         need = graph.persistent_bytes.sum() + graph.bytes_written.sum() + graph.temp_bytes.sum()

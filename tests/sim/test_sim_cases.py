@@ -132,6 +132,28 @@ def test_memory_peak() -> None:
     assert r.peak_memory.tolist() == [150.0, 330.0]
 
 
+def test_a_weight_is_counted_once_where_it_lives_and_again_where_it_is_sent() -> None:
+    # w: a parameter owning 100 bytes (weight + gradient + optimizer state), whose output
+    # (the 40-byte weight) feeds a on device 0 and b on device 1; a's 10-byte output feeds b.
+    kinds = np.array([OpKind.PARAMETER, OpKind.MATMUL, OpKind.MATMUL], np.int64)
+    g = OpGraph(
+        name="weights",
+        op_names=["w", "a", "b"],
+        op_kind=kinds,
+        measured_us=[0.0, 1000.0, 1000.0],
+        bytes_written=[40.0, 10.0, 0.0],
+        persistent_bytes=[100.0, 0.0, 0.0],
+        edge_src=[0, 0, 1],
+        edge_dst=[1, 2, 2],
+        edge_bytes=[40.0, 40.0, 10.0],
+    )
+    r = simulate(g, toy_cluster(), [0, 0, 1])
+    # Device 0: 100 resident; the weight lives in them, so w's output adds nothing; a adds
+    # its 10-byte output until it has been sent: peak 110 (not 150).
+    # Device 1: the weight's copy (40) and a's output (10) arrive, b reads both: peak 50.
+    assert r.peak_memory.tolist() == [110.0, 50.0]
+
+
 def test_out_of_memory_placement() -> None:
     g = memory_graph()
     # Capacity 379 < the 380 peak of the single-device placement: invalid, but reported.

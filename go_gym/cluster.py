@@ -30,6 +30,7 @@ __all__ = [
     "Cluster",
     "fused_group_times",
     "group_boundary_bytes",
+    "op_time_floor",
     "op_times",
 ]
 
@@ -262,6 +263,7 @@ KIND_EFFICIENCY: dict[OpKind, tuple[float, float]] = {
 
 _COMPUTE_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][0] for i in range(N_OP_KINDS)])
 _MEMORY_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][1] for i in range(N_OP_KINDS)])
+_IS_KERNEL_KIND = is_kernel(np.arange(N_OP_KINDS))
 
 
 def _roofline(
@@ -296,6 +298,23 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
         )
     times[~kernel] = 0.0
     return times
+
+
+def op_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
+    """(n_ops,) seconds below which no fusion plan can bring an op's share of a kernel.
+
+    A fused group's time is at least its members' flops at the best compute efficiency of
+    any kernel kind on the fastest device (launches and memory traffic can only add), so
+    ``flops / (max peak * max efficiency)`` per op sums to a floor for every group. With
+    measured times a group takes its members' sum less one launch per extra kernel, so the
+    floor is the measured time less one (largest) launch. Non-kernel ops take 0.
+    """
+    kernel = is_kernel(graph.op_kind)
+    if graph.measured_us is not None:
+        floor = np.maximum(graph.measured_us / 1e6 - cluster.launch_overhead_s.max(), 0.0)
+    else:
+        floor = graph.flops / (cluster.peak_flops.max() * _COMPUTE_EFF[_IS_KERNEL_KIND].max())
+    return np.where(kernel, floor, 0.0)
 
 
 def group_boundary_bytes(graph: OpGraph, group: NDArray[np.int64], n_groups: int) -> Any:

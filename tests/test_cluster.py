@@ -192,3 +192,33 @@ def test_fused_group_time_validates_groups():
         fused_group_times(g, c, [0, 0])
     with pytest.raises(ValueError, match=r"group ids must lie in 0..0"):
         fused_group_times(g, c, [3], n_groups=1)
+
+
+def test_op_time_floor_bounds_every_fusion():
+    from go_gym.cluster import op_time_floor
+
+    g = chain(
+        [OpKind.PARAMETER, OpKind.ELEMENTWISE, OpKind.MATMUL],
+        flops=[0.0, 9.3e9, 9.3e12],
+        bytes_read=[0.0, 1e12, 1.0],
+        bytes_written=[8.0, 8.0, 8.0],
+        edges=[(0, 1), (1, 2)],
+        edge_bytes=[8.0, 8.0],
+    )
+    c = Cluster.preset("p100", 2)
+    # flops at the best kernel efficiency (matmul, 0.75), no launch, no memory traffic:
+    # even an elementwise op fused into a matmul epilogue cannot run faster than that.
+    assert op_time_floor(g, c).tolist() == [0.0, 9.3e9 / (9.3e12 * 0.75), 1.0 / 0.75]
+    assert (op_time_floor(g, c) <= op_times(g, c).min(axis=1)).all()
+    measured = chain(
+        [OpKind.OTHER, OpKind.OTHER],
+        [0.0, 0.0],
+        [0.0, 0.0],
+        [0.0, 0.0],
+        [(0, 1)],
+        [1.0],
+        measured=[10.0, 3.0],
+    )
+    # measured: a fused group saves at most one launch (5.7 us on k80) per member
+    floor = op_time_floor(measured, Cluster.preset("k80", 1))
+    assert floor == pytest.approx([10e-6 - 5.7e-6, 0.0], abs=1e-18)

@@ -230,7 +230,10 @@ class GraphOptEnv(gym.Env):
         return _GraphContext(
             graph=graph,
             encoded=encode(graph, self.cluster, self.max_nodes, self.max_edges),
-            lower_bound=lower_bound(graph, self.cluster),
+            # Fused steps can beat the unfused bound: envs that fuse use the fused one.
+            lower_bound=lower_bound(
+                graph, self.cluster, fused="fusion" in self.decides or fixed_fusion is not None
+            ),
             reference=simulate(graph, self.cluster, zeros, profile=self.profile),
             leader=_leaders(graph),
             fixed_placement=fixed_placement,

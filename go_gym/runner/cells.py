@@ -176,16 +176,23 @@ def applicable_agents(
     return ok, skipped, unavailable
 
 
-def comparators(graph: Any, cluster: Any, oom_penalty: float) -> tuple[float, float, float]:
+#: Tasks whose decisions include fusion: their envs normalise by the fused lower bound.
+FUSING_TASKS = frozenset({"fusion", "joint"})
+
+
+def comparators(
+    graph: Any, cluster: Any, oom_penalty: float, task: str
+) -> tuple[float, float, float]:
     """(lower bound, TF-default effective step time, human-expert effective step time).
 
     Computed from the simulator directly (not from any agent), so a row's speedups stay
-    replayable with the simulator alone.
+    replayable with the simulator alone. The bound is the one the task's env uses (fused
+    for the tasks that fuse), so the OOM penalty matches the env's reward.
     """
     from agents.placement import PLACERS
     from go_gym.sim import lower_bound, simulate
 
-    bound = float(lower_bound(graph, cluster))
+    bound = float(lower_bound(graph, cluster, fused=task in FUSING_TASKS))
 
     def effective(placement: NDArray[np.int64]) -> float:
         result = simulate(graph, cluster, placement, profile=PROFILE)
@@ -296,7 +303,11 @@ def run_cell(cell: Cell) -> CellOutcome:
     blob = buffer.getvalue()
 
     oom_penalty = float(core.oom_penalty)
-    bound, tf_default, human = comparators(graph, cluster, oom_penalty)
+    bound, tf_default, human = comparators(graph, cluster, oom_penalty, cell.task)
+    if bound != core.lower_bound:
+        raise RuntimeError(
+            f"the runner's lower bound {bound!r} differs from the env's {core.lower_bound!r}"
+        )
     effective = float(info["effective_step_time"])
     from go_gym.zoo import get_entry
 

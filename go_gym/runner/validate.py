@@ -63,11 +63,11 @@ def _check_row(row: Row, base: Path, cache: dict[str, Any]) -> str | None:
     if "placement" not in decisions:
         return f"decisions file {row.decisions_file} has no placement"
 
-    key = (row.graph, row.cluster, row.n_devices)
+    key = (row.graph, row.cluster, row.n_devices, row.task, row.oom_penalty)
     if key not in cache:
         graph = get_graph(row.graph)
         cluster = Cluster.preset(row.cluster, row.n_devices)
-        cache[key] = (graph, cluster, comparators(graph, cluster, row.oom_penalty))
+        cache[key] = (graph, cluster, comparators(graph, cluster, row.oom_penalty, row.task))
     graph, cluster, (bound, tf_default, human) = cache[key]
     if graph.n_ops != row.n_ops:
         return f"graph has {graph.n_ops} ops, the row says {row.n_ops}"

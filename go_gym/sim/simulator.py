@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from go_gym.cluster import Cluster, op_times
+from go_gym.cluster import Cluster, op_time_floor, op_times
 from go_gym.graph import OpGraph
 from go_gym.sim import _kernel as K
 from go_gym.sim._validate import (
@@ -490,17 +490,21 @@ def simulate_many(
     )
 
 
-def lower_bound(graph: OpGraph, cluster: Cluster) -> float:
-    """A lower bound on the step time of any unfused ``"go"``-profile execution. Seconds.
+def lower_bound(graph: OpGraph, cluster: Cluster, *, fused: bool = False) -> float:
+    """A lower bound on the step time of any ``"go"``-profile execution. Seconds.
 
     ``max(critical path, total / n_devices)`` where every op takes its fastest time over all
     devices (`go_gym.cluster.op_times`): the critical path is the heaviest chain of such times
-    (transfers only add to it) and no schedule can beat perfect load balance. Fusion can beat
-    it, since a fused group saves launches and memory traffic; the ``"placeto"`` profile adds
+    (transfers only add to it) and no schedule can beat perfect load balance.
+
+    Fusion saves launches and memory traffic, so fused executions can beat that bound. With
+    ``fused=True`` every op instead takes `go_gym.cluster.op_time_floor` (its flops at the
+    best kernel efficiency, no launch, no memory traffic), which bounds every fusion plan too;
+    the fusion and joint envs normalise their reward by it. The ``"placeto"`` profile adds
     device gaps and uses microsecond constants of its own, so the bound is for ``"go"``.
     """
     check_graph_cluster(graph, cluster)
-    fastest = op_times(graph, cluster).min(axis=1)
+    fastest = op_time_floor(graph, cluster) if fused else op_times(graph, cluster).min(axis=1)
     cp = _critical_path(graph.topo_order, graph.pred_ptr, graph.pred, fastest)
     return float(max(cp, fastest.sum() / cluster.n_devices))
 

@@ -42,6 +42,19 @@ def test_step_time_at_least_lower_bound(case) -> None:  # type: ignore[no-untype
 
 @settings(max_examples=60, deadline=None)
 @given(cases)
+def test_fused_step_time_at_least_fused_lower_bound(case) -> None:  # type: ignore[no-untyped-def]
+    g, c, rng = _setup(case)
+    bound = lower_bound(g, c, fused=True)
+    assert bound <= lower_bound(g, c)
+    for _ in range(3):
+        placement = rng.integers(0, c.n_devices, g.n_ops)
+        fusion = rng.integers(0, 4, g.n_ops)
+        r = simulate(g, c, placement, rng.integers(0, 4, g.n_ops), fusion)
+        assert r.step_time >= bound * (1 - 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases)
 def test_single_device_is_the_sum_of_op_times(case) -> None:  # type: ignore[no-untyped-def]
     g, c, rng = _setup(case)
     d = int(rng.integers(0, c.n_devices))

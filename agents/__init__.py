@@ -21,10 +21,12 @@
 """
 
 from agents.base import Agent, EnvAgent, HeuristicAgent, SearchAgent
-from agents.registry import ENTRY_POINT_GROUP, make, names
+from agents.registry import BASELINES, ENTRY_POINT_GROUP, LEARNED, make, names
 
 __all__ = [
+    "BASELINES",
     "ENTRY_POINT_GROUP",
+    "LEARNED",
     "Agent",
     "EnvAgent",
     "HeuristicAgent",

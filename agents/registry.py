@@ -22,6 +22,7 @@ from typing import Any
 import gymnasium as gym
 
 from agents.base import Agent, HeuristicAgent, SearchAgent
+from agents.go.factories import make_go, make_go_zeroshot
 
 ENTRY_POINT_GROUP = "go_gym.agents"
 
@@ -32,9 +33,10 @@ def _heuristic(**heuristics: str) -> AgentFactory:
     return partial(HeuristicAgent, **heuristics)
 
 
-#: Built-in agents. A name may serve several tasks (``critical-path`` places in the
-#: placement env and prioritises in the scheduling env).
-BUILTIN: dict[str, AgentFactory] = {
+#: The non-learned agents, which every learned agent is compared against. A name may serve
+#: several tasks (``critical-path`` places in the placement env and prioritises in the
+#: scheduling env).
+BASELINES: dict[str, AgentFactory] = {
     "single-device": _heuristic(placement="single-device"),
     "human-expert": _heuristic(placement="human-expert"),
     "metis": _heuristic(placement="metis"),
@@ -53,6 +55,16 @@ BUILTIN: dict[str, AgentFactory] = {
     "annealing": partial(SearchAgent, method="annealing"),
     "brkga": partial(SearchAgent, method="brkga"),
 }
+
+#: Learned agents (torch loads only when one is made).
+LEARNED: dict[str, AgentFactory] = {
+    "go": make_go,
+    # Not the paper's method: imitates the best of a few heuristics, then PPO (go_gym's).
+    "go-warm": partial(make_go, warm_start="best"),
+    "go-zeroshot": make_go_zeroshot,
+}
+
+BUILTIN: dict[str, AgentFactory] = {**BASELINES, **LEARNED}
 
 
 def _plugins() -> dict[str, Any]:

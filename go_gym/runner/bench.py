@@ -106,21 +106,10 @@ def expand_agents(requested: Sequence[str]) -> list[str]:
 
 
 def baseline_names() -> list[str]:
-    """The built-in baselines: registry entries that make a heuristic or a search agent.
+    """The built-in baselines (`agents.registry.BASELINES`): every agent but the learned."""
+    from agents.registry import BASELINES
 
-    Learned agents (the GO agent) are built in too but are not baselines; telling them apart
-    by what their factory makes keeps this list right as the registry grows.
-    """
-    from functools import partial
-
-    from agents.base import HeuristicAgent, SearchAgent
-    from agents.registry import BUILTIN
-
-    return [
-        name
-        for name, factory in BUILTIN.items()
-        if isinstance(factory, partial) and factory.func in (HeuristicAgent, SearchAgent)
-    ]
+    return list(BASELINES)
 
 
 def _graph_ids(suite: str, subset: Sequence[str]) -> list[str]:

@@ -131,6 +131,16 @@ def test_command_line_bench_graphs_leaderboard_validate(tmp_path, capsys):
 def test_train_without_the_trainer_says_so(capsys, monkeypatch):
     import sys
 
+    import agents.go
+
     monkeypatch.setitem(sys.modules, "agents.go.train", None)  # import of it fails
+    monkeypatch.delattr(agents.go, "train", raising=False)  # even after an earlier import
     assert main(["train"]) == 2
     assert "agents.go.train" in capsys.readouterr().err
+
+
+def test_train_delegates_to_the_go_trainer(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: go-gym train" in capsys.readouterr().out

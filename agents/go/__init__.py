@@ -1,0 +1,13 @@
+"""The GO agent (Zhou et al., NeurIPS 2020): a transferable graph optimiser trained by PPO.
+
+- `agents.go.model`: `GOPolicy` (GraphSAGE encoder, graph-embedding FiLM, segment-recurrent
+  attention, one pass per task) and `prepare` (observation -> network input).
+- `agents.go.ppo`: `PPOTrainer`, one-shot PPO (one forward, K sampled decisions, one batch of
+  simulations per iteration).
+- `agents.go.agent`: `GOAgent` for the runner (``go``, ``go-zeroshot``).
+- `agents.go.checkpoint`: safe checkpoints (``weights_only=True``).
+- `agents.go.train`: the ``go-gym train`` command.
+- `agents.go.factories`: the registry's ``go`` / ``go-zeroshot`` factories (torch loads lazily).
+
+Nothing is imported here, so ``import agents`` stays free of torch.
+"""

@@ -1,0 +1,185 @@
+"""The GO agent for the runner: ``agents.make("go", env)`` and ``agents.make("go-zeroshot", env)``.
+
+``go`` is GO-one by default: ``fit(env, budget)`` trains a fresh policy with PPO on the env's
+current graph for ``budget`` simulator evaluations (counted by the env like every other
+agent's) and keeps the best decision it sampled. Given ``checkpoint=``, it starts from a
+pre-trained policy instead, so ``fit`` is fine-tuning. ``predict(deterministic=True)``
+returns the best decision found on that graph (what a compiler would ship after the
+search); before any ``fit`` it trains with the default budget first, as the search agents
+do. ``predict(deterministic=False)`` samples a fresh decision from the policy.
+
+``go-zeroshot`` loads a pre-trained checkpoint (default: the one shipped in
+``agents/go/checkpoints/``) and never trains or evaluates: ``predict`` returns the policy's
+argmax decision for any graph (budget 0).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from agents.base import EnvAgent, HeuristicAgent, core_env
+from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from agents.go.model import TASK_ORDER, GOConfig
+from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
+from go_gym.envs.graph_env import GraphOptEnv
+
+#: Heuristics scored by ``warm_start="best"`` (placement names; other tasks use theirs).
+WARM_CANDIDATES: tuple[str, ...] = ("human-expert", "m-etf", "m-sct", "heft", "critical-path")
+
+
+def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
+    """Heuristic per decided task: ``name`` where it exists, else the strongest default
+    (critical-path priorities, XLA-style greedy fusion)."""
+    from agents.fusion import FUSERS
+    from agents.placement import PLACERS
+    from agents.scheduling import PRIORITIZERS
+
+    tables = {"placement": PLACERS, "priority": PRIORITIZERS, "fusion": FUSERS}
+    defaults = {"placement": "m-sct", "priority": "critical-path", "fusion": "xla-greedy"}
+    return {t: name if name in tables[t] else defaults[t] for t in decides}
+
+
+class GOAgent(EnvAgent):
+    """GO: a GraphSAGE + segment-attention policy trained by one-shot PPO.
+
+    Args:
+        env: The env (any go_gym task; the policy gets one pass per decided task).
+        seed: Seeds the initial weights and the sampling.
+        budget: Default evaluations for `fit` and for a `predict` before any `fit`.
+        checkpoint: Path of a pre-trained checkpoint to start from (fine-tuning).
+        warm_start: Name of a heuristic (``"m-sct"``, ``"heft"``...) to imitate before PPO
+            (no evaluations spent), or ``"best"``: score `WARM_CANDIDATES` (one evaluation
+            each, charged to the budget) and imitate the best; None (default) for the
+            paper's PPO from scratch.
+        imitation_steps: Cross-entropy steps of the warm start.
+        threads: torch threads (1 is fastest on shared CPUs for these small tensors).
+        **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
+    """
+
+    tasks = frozenset(TASK_ORDER)
+
+    def __init__(
+        self,
+        env: gym.Env,
+        *,
+        seed: int = 0,
+        budget: int = 2000,
+        checkpoint: str | os.PathLike[str] | None = None,
+        warm_start: str | None = None,
+        imitation_steps: int = 100,
+        threads: int | None = 1,
+        hidden: int | None = None,
+        **ppo: Any,
+    ) -> None:
+        super().__init__(env, seed=seed)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        core = core_env(env)
+        self.budget = int(budget)
+        self.warm_start = warm_start
+        self.imitation_steps = imitation_steps
+        state = load_checkpoint(checkpoint) if checkpoint is not None else None
+        if state is not None:
+            config = GOConfig.from_dict(state["model_config"])
+            missing = set(core.decides) - set(config.tasks)
+            if missing:
+                raise ValueError(
+                    f"checkpoint {checkpoint} decides {list(config.tasks)}; the env also "
+                    f"needs {sorted(missing)}"
+                )
+        else:
+            tasks = tuple(t for t in TASK_ORDER if t in core.decides)
+            config = GOConfig(tasks=tasks, **({"hidden": hidden} if hidden else {}))
+        policy = make_policy(config, seed=seed)
+        if state is not None:
+            policy.load_state_dict(state["model"])
+        self.trainer = PPOTrainer(policy, PPOConfig(**ppo), seed=seed)
+        self.history: list[IterationStats] = []
+
+    def fit(self, env: gym.Env | None = None, budget: int | None = None) -> list[IterationStats]:
+        """Train on the current graph of ``env`` for ``budget`` evaluations (default: own)."""
+        core = core_env(env or self.env)
+        budget = self.budget if budget is None else int(budget)
+        if self.warm_start is not None and budget > 0:
+            before = core.evaluations
+            target = self._warm_target(core)
+            budget -= core.evaluations - before  # scoring the heuristics is charged
+            self.trainer.imitate(core, target, self.imitation_steps)
+        history = self.trainer.train([core], budget) if budget > 0 else []
+        self.history.extend(history)
+        rec = self.trainer.record(core)
+        if rec.best:
+            self._cache[core.graph.checksum()] = core.action_from(rec.best)
+        return history
+
+    def _warm_target(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
+        """The heuristic decision to imitate; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
+        names = WARM_CANDIDATES if self.warm_start == "best" else (self.warm_start,)
+        candidates = []
+        for name in names:
+            try:
+                agent = HeuristicAgent(core, **_heuristics_for(name, core.decides), seed=self.seed)
+            except ValueError:
+                continue  # no such heuristic for this task
+            candidates.append(agent.decide(core))
+        if not candidates:
+            raise ValueError(f"no heuristic {self.warm_start!r} for {list(core.decides)}")
+        if len(candidates) == 1:
+            return candidates[0]
+        rows = {t: np.stack([c[t] for c in candidates]) for t in core.decides}
+        before = core.evaluations
+        times = core.evaluate(rows)
+        self.trainer.evaluations += core.evaluations - before
+        rec = self.trainer.record(core)
+        rec.evaluations += core.evaluations - before
+        i = int(np.argmin(times))
+        if times[i] < rec.best_time:
+            rec.best_time, rec.best = float(times[i]), {t: r[i].copy() for t, r in rows.items()}
+        return candidates[i]
+
+    def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:
+        """(effective step time, decisions) of the best decision found on ``core``'s graph."""
+        rec = self.trainer.records.get(graph_key(core))
+        return (rec.best_time, rec.best) if rec is not None and rec.best else None
+
+    def decide(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
+        if self.best(core) is None and self.budget > 0:
+            self.fit(core)
+        found = self.best(core)
+        return found[1] if found is not None else self.trainer.greedy(core)
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[Any, Any]:
+        if deterministic:
+            return super().predict(observation, state, episode_start, deterministic)
+        core = core_env(self.env)
+        rec = self.trainer.record(core)
+        with torch.no_grad():
+            sampled = self.trainer.sample(self.trainer.logits(rec), 1)
+        return core.action_from(
+            {t: v[0].numpy().astype(np.int64) for t, v in sampled.items()}
+        ), state
+
+
+def make_go(env: gym.Env, **kwargs: Any) -> GOAgent:
+    """Factory of ``go`` (GO-one, or fine-tuning with ``checkpoint=``)."""
+    return GOAgent(env, **kwargs)
+
+
+def make_go_zeroshot(
+    env: gym.Env, *, checkpoint: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> GOAgent:
+    """Factory of ``go-zeroshot``: a pre-trained policy, budget 0, argmax decisions."""
+    kwargs.pop("budget", None)
+    return GOAgent(env, checkpoint=checkpoint or DEFAULT_CHECKPOINT, budget=0, **kwargs)

@@ -1,0 +1,374 @@
+"""PPO for one-shot episodes: one forward per graph, K decisions sampled from it, K scores.
+
+An episode of a go_gym env is one step: the policy decides every node of the graph at once
+and the simulator scores the whole decision. One PPO iteration on a graph therefore is:
+
+1. one forward pass without gradient, giving (n, a) logits per task;
+2. K decisions drawn from those logits (``torch.multinomial`` with a seeded generator), plus
+   the greedy (argmax) decision, all scored in one batch by ``env.unwrapped.evaluate``
+   (`go_gym.sim.simulate_many` on all cores; K + 1 evaluations, counted exactly);
+3. rewards from the env's convention (default ``-sqrt(step_time / lower_bound)``, an
+   out-of-memory decision counting as ``oom_penalty x lower_bound``); the baseline is the
+   mean reward of the K samples (they share the same logits, so the batch mean is an
+   unbiased, per-graph baseline; no value network is needed), and advantages are
+   normalised by the batch standard deviation;
+4. ``epochs`` passes of the clipped PPO objective on the K samples, recomputing the logits
+   with gradient each epoch, with an entropy bonus, Adam and gradient-norm clipping.
+
+The log-probability of a decision is the sum over nodes (and tasks) of per-node
+log-probabilities. Clipping that sum's ratio would clip almost everything on graphs of
+thousands of nodes (a tiny per-node change multiplies up), so the ratio is clipped per
+node, with the decision's advantage on every node, and the surrogate is averaged over
+nodes ("token-level" PPO). At the first epoch this is exactly the policy gradient of the
+summed log-probability, divided by n; the division keeps the step size independent of the
+graph size. The greedy row is used for tracking the best decision only, not for the update.
+
+Everything random comes from the seed: torch's generator for sampling, torch's global seed
+for initial weights (set by the caller).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from agents.go.model import GOPolicy, GraphInput, prepare
+from go_gym.envs.graph_env import REWARDS, GraphOptEnv
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO settings (saved with checkpoints; plain types only).
+
+    Attributes:
+        samples: K, decisions sampled per iteration from one forward.
+        epochs: Clipped-objective passes over the K samples per iteration.
+        clip: PPO clip range of the per-node probability ratio.
+        lr: Adam learning rate.
+        entropy_coef: Weight of the mean per-node entropy bonus.
+        max_grad_norm: Gradient-norm clip.
+        greedy_row: Also score the argmax decision each iteration (one more evaluation).
+    """
+
+    samples: int = 32
+    epochs: int = 4
+    clip: float = 0.2
+    lr: float = 1e-3
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 1.0
+    greedy_row: bool = True
+
+    def __post_init__(self) -> None:
+        if self.samples < 2:
+            raise ValueError(f"samples must be >= 2 (a batch-mean baseline), got {self.samples}")
+        if self.epochs < 1 or not 0 < self.clip < 1 or self.lr <= 0:
+            raise ValueError("need epochs >= 1, 0 < clip < 1, lr > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types (for checkpoints)."""
+        return asdict(self)
+
+
+@dataclass
+class GraphRecord:
+    """What the trainer keeps per graph: its input and the best decision found on it."""
+
+    name: str
+    input: GraphInput
+    choices: dict[str, int]
+    tasks: tuple[str, ...]
+    best_time: float = math.inf
+    best: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    evaluations: int = 0
+
+
+@dataclass(frozen=True)
+class IterationStats:
+    """One iteration on one graph, as logged to CSV."""
+
+    iteration: int
+    graph: str
+    evaluations: int  # total so far, all graphs
+    graph_evaluations: int  # so far on this graph
+    mean_reward: float
+    mean_step_time: float
+    greedy_step_time: float
+    best_step_time: float
+    entropy: float
+    loss: float
+    seconds: float
+
+
+def graph_key(core: GraphOptEnv) -> str:
+    """Identity of the env's current graph on its cluster (a graph on two clusters differs)."""
+    return f"{core.graph.checksum()}:{core.cluster.n_devices}"
+
+
+class PPOTrainer:
+    """Owns a policy, its optimiser and the best decisions found; trains graph by graph."""
+
+    def __init__(self, policy: GOPolicy, config: PPOConfig | None = None, *, seed: int = 0) -> None:
+        self.policy = policy
+        self.config = config or PPOConfig()
+        self.seed = seed
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.config.lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.iteration = 0
+        self.evaluations = 0
+        self.records: dict[str, GraphRecord] = {}
+
+    # --- graphs ------------------------------------------------------------------------------
+    def record(self, core: GraphOptEnv) -> GraphRecord:
+        """The record of ``core``'s current graph (its input built on first sight)."""
+        key = graph_key(core)
+        if key not in self.records:
+            missing = [t for t in core.decides if t not in self.policy.config.tasks]
+            if missing:
+                raise ValueError(
+                    f"the policy has no pass for {missing}; {type(core).__name__} decides "
+                    f"{list(core.decides)} (make it with GOConfig(tasks=...))"
+                )
+            obs = {k: v for k, v in core._context.encoded.observation.items()}
+            self.records[key] = GraphRecord(
+                name=core.graph.name,
+                input=prepare(obs, core.graph.topo_order),
+                choices={t: core.n_choices(t) for t in self.policy.config.tasks},
+                tasks=tuple(core.decides),
+            )
+        return self.records[key]
+
+    def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
+        """The policy's logits for the tasks the graph's env decides."""
+        out = self.policy(rec.input, rec.choices)
+        return {t: out[t] for t in rec.tasks}
+
+    # --- sampling ----------------------------------------------------------------------------
+    def sample(self, logits: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+        """K decisions per task, (K, n) each, all from the same logits (one-shot)."""
+        out = {}
+        for task, lg in logits.items():
+            probs = lg.detach().float().softmax(-1)
+            out[task] = torch.multinomial(probs, k, replacement=True, generator=self.generator).T
+        return out
+
+    @staticmethod
+    def log_probs(
+        logits: dict[str, torch.Tensor], actions: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Per-node log-probabilities (K, n_tasks * n) of the sampled decisions."""
+        parts = []
+        for task, lg in logits.items():
+            logp = lg.log_softmax(-1)  # (n, a)
+            parts.append(logp[torch.arange(lg.shape[0])[None, :], actions[task]])
+        return torch.cat(parts, dim=1)
+
+    @staticmethod
+    def entropy(logits: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean per-node entropy over tasks."""
+        ents = []
+        for lg in logits.values():
+            logp = lg.log_softmax(-1)
+            ents.append(-(logp.exp() * logp).sum(-1))
+        return torch.cat(ents).mean()
+
+    def greedy(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
+        """The policy's argmax decision for ``core``'s current graph (no evaluation)."""
+        rec = self.record(core)
+        with torch.no_grad():
+            logits = self.logits(rec)
+        return {t: lg.argmax(-1).numpy().astype(np.int64) for t, lg in logits.items()}
+
+    # --- one iteration -------------------------------------------------------------------------
+    def step(self, core: GraphOptEnv, budget_left: int | None = None) -> IterationStats | None:
+        """One PPO iteration on ``core``'s current graph; None if the budget allows none.
+
+        Spends K + 1 evaluations (K with ``greedy_row=False``), fewer if ``budget_left``
+        is smaller; with fewer than two samples affordable, no update is made.
+        """
+        cfg = self.config
+        rec = self.record(core)
+        t0 = time.perf_counter()
+        extra = 1 if cfg.greedy_row else 0
+        k = cfg.samples
+        if budget_left is not None:
+            if budget_left <= 0:
+                return None
+            k = min(k, budget_left - extra)
+        self.policy.train()
+        with torch.no_grad():
+            logits = self.logits(rec)
+        if k < 2:  # nothing to learn from: spend what is left on the greedy decision
+            k = 0
+        actions = self.sample(logits, k) if k else {}
+        rows: dict[str, NDArray[np.int64]] = {}
+        for task, lg in logits.items():
+            parts = []
+            if extra or not k:
+                parts.append(lg.argmax(-1)[None, :])
+            if k:
+                parts.append(actions[task])
+            rows[task] = torch.cat(parts).numpy().astype(np.int64)
+        before = core.evaluations
+        times = core.evaluate(rows)
+        spent = core.evaluations - before
+        self.evaluations += spent
+        rec.evaluations += spent
+        i = int(np.argmin(times))
+        if times[i] < rec.best_time:
+            rec.best_time = float(times[i])
+            rec.best = {t: r[i].copy() for t, r in rows.items()}
+        reward_fn = REWARDS[core.reward_name]
+        reference = float(core._context.reference.step_time)
+        rewards = np.array([reward_fn(float(t), core.lower_bound, reference) for t in times])
+        greedy_time = float(times[0]) if (extra or not k) else float("nan")
+        sample_rewards = rewards[len(times) - k :]
+        loss_value = float("nan")
+        entropy_value = float("nan")
+        if k >= 2:
+            std = sample_rewards.std()
+            adv = (sample_rewards - sample_rewards.mean()) / (std if std > 1e-12 else 1.0)
+            advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
+            with torch.no_grad():
+                old = self.log_probs(logits, actions)
+            for _ in range(cfg.epochs):
+                new_logits = self.logits(rec)
+                ratio = (self.log_probs(new_logits, actions) - old).exp()
+                surrogate = torch.minimum(
+                    ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage
+                )
+                entropy = self.entropy(new_logits)
+                loss = -surrogate.mean() - cfg.entropy_coef * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                loss_value, entropy_value = float(loss.detach()), float(entropy.detach())
+        self.iteration += 1
+        sample_times = times[len(times) - k :] if k else times
+        return IterationStats(
+            iteration=self.iteration,
+            graph=rec.name,
+            evaluations=self.evaluations,
+            graph_evaluations=rec.evaluations,
+            mean_reward=float(sample_rewards.mean()) if k else float(rewards.mean()),
+            mean_step_time=float(np.mean(sample_times)),
+            greedy_step_time=greedy_time,
+            best_step_time=rec.best_time,
+            entropy=entropy_value,
+            loss=loss_value,
+            seconds=time.perf_counter() - t0,
+        )
+
+    # --- warm start --------------------------------------------------------------------------
+    def imitate(
+        self, core: GraphOptEnv, targets: dict[str, NDArray[np.int64]], steps: int = 100
+    ) -> float:
+        """Behaviour cloning: ``steps`` cross-entropy steps towards ``targets`` (no evaluation).
+
+        An optional warm start (not in the GO paper; DOPPLER imitates a heuristic first):
+        the policy starts near a heuristic's decision and PPO explores around it.
+        Returns the last loss.
+        """
+        rec = self.record(core)
+        self.policy.train()
+        loss = torch.zeros(())
+        target = {t: torch.as_tensor(np.asarray(v), dtype=torch.int64) for t, v in targets.items()}
+        for _ in range(steps):
+            logits = self.logits(rec)
+            loss = sum(
+                (torch.nn.functional.cross_entropy(lg, target[t]) for t, lg in logits.items()),
+                torch.zeros(()),
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+            self.optimizer.step()
+        return float(loss.detach())
+
+    # --- loops ---------------------------------------------------------------------------------
+    def train(
+        self,
+        envs: Sequence[GraphOptEnv],
+        budget: int,
+        *,
+        callback: Callable[[IterationStats], bool | None] | None = None,
+    ) -> list[IterationStats]:
+        """Round-robin PPO over ``envs`` until ``budget`` more evaluations are spent.
+
+        The budget is shared by all graphs (each iteration is charged to the graph it ran
+        on). ``callback(stats)`` runs after every iteration; returning True stops early.
+        """
+        if not envs:
+            raise ValueError("train needs at least one env")
+        history: list[IterationStats] = []
+        stop_at = self.evaluations + budget
+        j = 0
+        while self.evaluations < stop_at:
+            stats = self.step(envs[j % len(envs)], stop_at - self.evaluations)
+            j += 1
+            if stats is None:
+                break
+            history.append(stats)
+            if callback is not None and callback(stats):
+                break
+        return history
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors and plain types only)."""
+        return {
+            "model_config": self.policy.config.to_dict(),
+            "ppo_config": self.config.to_dict(),
+            "model": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "iteration": self.iteration,
+            "evaluations": self.evaluations,
+            "seed": self.seed,
+            "best": {
+                key: {
+                    "name": rec.name,
+                    "time": rec.best_time,
+                    "evaluations": rec.evaluations,
+                    "decisions": {t: torch.from_numpy(v) for t, v in rec.best.items()},
+                }
+                for key, rec in self.records.items()
+                if rec.best
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any], *, optimizer: bool = True) -> None:
+        """Restore `state_dict` (the model always; optimiser, RNG and counters if asked)."""
+        self.policy.load_state_dict(state["model"])
+        if not optimizer:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.iteration = int(state["iteration"])
+        self.evaluations = int(state["evaluations"])
+        self._restored_best = state.get("best", {})
+
+    def restored_best(self, core: GraphOptEnv) -> None:
+        """Carry a resumed run's best decision for ``core``'s graph into its record."""
+        saved = getattr(self, "_restored_best", {}).get(graph_key(core))
+        if saved:
+            rec = self.record(core)
+            if saved["time"] < rec.best_time:
+                rec.best_time = float(saved["time"])
+                rec.best = {t: v.numpy().astype(np.int64) for t, v in saved["decisions"].items()}
+                rec.evaluations = int(saved["evaluations"])
+
+
+def make_policy(config: Any = None, *, seed: int = 0) -> GOPolicy:
+    """A freshly initialised policy, seeded (initial weights come from torch's global RNG)."""
+    from agents.go.model import GOConfig
+
+    torch.manual_seed(seed)
+    return GOPolicy(config if config is not None else GOConfig())

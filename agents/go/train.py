@@ -1,0 +1,238 @@
+"""``go-gym train`` / ``python -m agents.go.train``: train a GO policy with PPO.
+
+    python -m agents.go.train --graphs quick-v0/rnnlm-2 --budget 4000 --out runs/go-one
+    python -m agents.go.train --graphs synthetic-v0 --synthetic 8 --budget 20000 --out runs/pre
+    python -m agents.go.train --graphs quick-v0/gnmt-3 --init runs/pre/checkpoint.pt ...
+    python -m agents.go.train --out runs/pre --resume          # continue an interrupted run
+
+``--graphs`` takes suite graph ids and suite names (comma-separated); each graph runs on
+its suite's cluster. ``--synthetic N`` adds N random layered graphs (`go_gym.generators`)
+on a ``--synthetic-devices``-GPU P100 machine. Graphs are trained round-robin, sharing
+the evaluation budget. Each iteration appends a row to ``OUT/progress.csv`` (and to
+TensorBoard when it is installed); ``OUT/checkpoint.pt`` is written every
+``--save-every`` iterations and at the end (atomically; loaded with ``weights_only=True``),
+and ``OUT/best.npz`` holds the best decision found per graph. ``--resume`` restores the
+model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and continues until the total
+budget is spent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.go.checkpoint import load_checkpoint, save_checkpoint
+from agents.go.model import TASK_ORDER, GOConfig
+from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, make_policy
+from go_gym.envs.graph_env import GraphOptEnv
+
+ENV_IDS = {
+    "placement": "GOPlacement-v0",
+    "priority": "GOScheduling-v0",
+    "fusion": "GOFusion-v0",
+    "joint": "GOJoint-v0",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the training options to ``parser`` (used by ``go-gym train``)."""
+    parser.add_argument(
+        "--graphs", default="quick-v0/rnnlm-2", help="graph ids or suite names, comma-separated"
+    )
+    parser.add_argument("--synthetic", type=int, default=0, help="random layered graphs to add")
+    parser.add_argument("--synthetic-ops", type=int, default=600, help="ops per synthetic graph")
+    parser.add_argument("--synthetic-devices", type=int, default=2, help="GPUs for synthetic")
+    parser.add_argument("--task", choices=sorted(ENV_IDS), default="placement")
+    parser.add_argument("--budget", type=int, default=4000, help="simulator evaluations (total)")
+    parser.add_argument("--iterations", type=int, default=0, help="stop after this many (0: off)")
+    parser.add_argument("--samples", type=int, default=32, help="K decisions per iteration")
+    parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per iteration")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--entropy-coef", type=float, default=0.01)
+    parser.add_argument("--clip", type=float, default=0.2)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--segment", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/go", help="output directory")
+    parser.add_argument("--init", default=None, help="checkpoint to start from (fine-tuning)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--save-every", type=int, default=50, help="iterations per checkpoint")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def make_envs(
+    graphs: str, task: str, synthetic: int = 0, synthetic_ops: int = 600, synthetic_devices: int = 2
+) -> list[GraphOptEnv]:
+    """One single-graph env per graph (each on its suite's cluster)."""
+    import go_gym  # noqa: F401  (registers the env ids)
+    from go_gym.generators import random_layered_graph
+    from go_gym.zoo import list_graphs, list_suites
+
+    ids: list[str] = []
+    for item in filter(None, (s.strip() for s in graphs.split(","))):
+        ids.extend(list_graphs(item) if item in list_suites() else [item])
+    envs = [gym.make(ENV_IDS[task], graph=g).unwrapped for g in ids]
+    for i in range(synthetic):
+        graph = random_layered_graph(synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
+        envs.append(
+            gym.make(
+                ENV_IDS[task], graph=graph, cluster="p100", n_devices=synthetic_devices
+            ).unwrapped
+        )
+    if not envs:
+        raise ValueError("no graphs to train on (--graphs and --synthetic are empty)")
+    return envs  # type: ignore[return-value]
+
+
+def save_best(path: Path, trainer: PPOTrainer) -> None:
+    """The best decision per graph as a NumPy ``.npz`` (no pickle): ``<graph>/<task>`` rows."""
+    arrays: dict[str, Any] = {}
+    for rec in trainer.records.values():
+        for task, row in rec.best.items():
+            arrays[f"{rec.name}/{task}"] = row
+        if rec.best:
+            arrays[f"{rec.name}/step_time"] = np.array(rec.best_time)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+class _Logger:
+    """CSV rows (append, flushed per row), TensorBoard if installed, and a progress bar."""
+
+    def __init__(self, out: Path, budget: int, start: int, quiet: bool) -> None:
+        self.path = out / "progress.csv"
+        new = not self.path.exists()
+        self.file = self.path.open("a", newline="")
+        self.writer = csv.DictWriter(
+            self.file, fieldnames=[f.name for f in dataclasses.fields(IterationStats)]
+        )
+        if new:
+            self.writer.writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb: Any = SummaryWriter(str(out / "tb"))
+        except ImportError:
+            self.tb = None
+        self.bar: Any = None
+        if not quiet:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=budget, initial=start, unit="eval", dynamic_ncols=True)
+            except ImportError:
+                self.bar = None
+        self.quiet = quiet
+        self.last = start
+
+    def __call__(self, stats: IterationStats) -> None:
+        self.writer.writerow(dataclasses.asdict(stats))
+        self.file.flush()
+        if self.tb is not None:
+            for key in ("mean_reward", "mean_step_time", "best_step_time", "entropy", "loss"):
+                self.tb.add_scalar(f"{stats.graph}/{key}", getattr(stats, key), stats.evaluations)
+        if self.bar is not None:
+            self.bar.update(stats.evaluations - self.last)
+            self.bar.set_postfix_str(
+                f"{stats.graph} best={stats.best_step_time * 1e3:.3f}ms H={stats.entropy:.2f}"
+            )
+        elif not self.quiet and stats.iteration % 20 == 0:
+            print(
+                f"it {stats.iteration} evals {stats.evaluations} {stats.graph} "
+                f"best {stats.best_step_time * 1e3:.3f} ms",
+                flush=True,
+            )
+        self.last = stats.evaluations
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as ``args`` say; returns a process exit code."""
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    envs = make_envs(
+        args.graphs, args.task, args.synthetic, args.synthetic_ops, args.synthetic_devices
+    )
+    decides = tuple(envs[0].decides)
+    state = None
+    if args.resume:
+        if not ckpt_path.exists():
+            print(f"error: --resume but no checkpoint at {ckpt_path}", file=sys.stderr)
+            return 2
+        state = load_checkpoint(ckpt_path)
+    elif args.init:
+        state = load_checkpoint(args.init)
+    if state is not None:
+        config = GOConfig.from_dict(state["model_config"])
+    else:
+        tasks = tuple(t for t in TASK_ORDER if t in decides)
+        config = GOConfig(tasks=tasks, hidden=args.hidden, segment=args.segment)
+    ppo = PPOConfig(
+        samples=args.samples,
+        epochs=args.epochs,
+        clip=args.clip,
+        lr=args.lr,
+        entropy_coef=args.entropy_coef,
+    )
+    trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
+    if state is not None:
+        trainer.load_state_dict(state, optimizer=args.resume)
+        if args.resume:
+            for env in envs:
+                trainer.restored_best(env)
+    left = args.budget - trainer.evaluations
+    logger = _Logger(out, args.budget, trainer.evaluations, args.quiet)
+    since_save = 0
+
+    def callback(stats: IterationStats) -> bool:
+        nonlocal since_save
+        logger(stats)
+        since_save += 1
+        if since_save >= args.save_every:
+            save_checkpoint(ckpt_path, trainer.state_dict())
+            save_best(out / "best.npz", trainer)
+            since_save = 0
+        return bool(args.iterations) and trainer.iteration >= args.iterations
+
+    try:
+        if left > 0:
+            trainer.train(envs, left, callback=callback)
+    finally:  # an interrupted run keeps what it found
+        save_checkpoint(ckpt_path, trainer.state_dict())
+        save_best(out / "best.npz", trainer)
+        logger.close()
+    for rec in trainer.records.values():
+        print(f"{rec.name}: best {rec.best_time * 1e3:.3f} ms after {rec.evaluations} evaluations")
+    print(f"checkpoint: {ckpt_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m agents.go.train``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.go.train", description=__doc__.split("\n")[0]
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Forward time and peak memory of the GO policy at 1k, 10k and the largest zoo graph.
+
+    .venv/bin/python benchmarks/go_agent.py
+    .venv/bin/python benchmarks/go_agent.py --graphs go-paper-v0/gnmt-8 --threads 2
+
+Each graph is measured in a fresh child process so its peak resident memory (``ru_maxrss``)
+is its own: the figure printed is the peak of the whole process (Python, torch, the graph,
+the simulator) minus the process's size before the network first ran. Times are the median
+of ``--repeats`` runs after one warm-up: ``fwd`` is one forward pass without gradient (what
+sampling K decisions costs), ``fwd+bwd`` one forward with gradient plus the backward of a
+PPO-like loss (what one update epoch costs). Both for the placement network and for the
+joint (three-pass) network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+DEFAULT = "synthetic:1000,synthetic:10000,go-paper-v0/gnmt-8"
+
+
+def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, float | int | str]:
+    """Time and memory of one graph (run inside the child)."""
+    import gymnasium as gym
+    import torch
+
+    import go_gym  # noqa: F401
+    from agents.go.model import GOConfig, GOPolicy, count_parameters, prepare
+    from go_gym.generators import random_layered_graph
+
+    torch.set_num_threads(threads)
+    env_id = "GOJoint-v0" if tasks == "joint" else "GOPlacement-v0"
+    if spec.startswith("synthetic:"):
+        graph = random_layered_graph(int(spec.split(":")[1]), seed=0)
+        env = gym.make(env_id, graph=graph, cluster="p100", n_devices=4)
+    else:
+        env = gym.make(env_id, graph=spec)
+    obs, _ = env.reset(seed=0)
+    core = env.unwrapped
+    t0 = time.perf_counter()
+    inp = prepare(obs, core.graph.topo_order)
+    prep = time.perf_counter() - t0
+    task_tuple = ("placement", "priority", "fusion") if tasks == "joint" else ("placement",)
+    torch.manual_seed(0)
+    policy = GOPolicy(GOConfig(tasks=task_tuple))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fwd, both = [], []
+    for i in range(repeats + 1):
+        t = time.perf_counter()
+        with torch.no_grad():
+            policy(inp)
+        if i:
+            fwd.append(time.perf_counter() - t)
+    for i in range(repeats + 1):
+        t = time.perf_counter()
+        out = policy(inp)
+        loss = sum(lg.log_softmax(-1)[:, 0].mean() for lg in out.values())
+        loss.backward()  # type: ignore[union-attr]
+        policy.zero_grad(set_to_none=True)
+        if i:
+            both.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "graph": spec,
+        "tasks": tasks,
+        "ops": int(inp.n),
+        "params": count_parameters(policy),
+        "prepare_s": prep,
+        "fwd_s": statistics.median(fwd),
+        "fwd_bwd_s": statistics.median(both),
+        "peak_mb": (peak - base) / 1024,  # ru_maxrss is in KiB on Linux
+        "total_peak_mb": peak / 1024,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--graphs", default=DEFAULT, help="synthetic:N or graph ids, comma-sep")
+    parser.add_argument("--tasks", default="placement,joint")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        spec, tasks = args.child.split("|")
+        print(json.dumps(measure(spec, tasks, args.repeats, args.threads)))
+        return
+    print(f"# GO policy, torch threads={args.threads}, median of {args.repeats}")
+    print(
+        f"{'graph':28s} {'tasks':9s} {'ops':>6s} {'params':>7s} {'prep s':>7s} "
+        f"{'fwd s':>7s} {'fwd+bwd s':>9s} {'+peak MB':>9s} {'RSS MB':>7s}"
+    )
+    for spec in args.graphs.split(","):
+        for tasks in args.tasks.split(","):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                f"{spec}|{tasks}",
+                "--repeats",
+                str(args.repeats),
+                "--threads",
+                str(args.threads),
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode:
+                print(f"{spec:28s} {tasks:9s} failed: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"{r['graph']:28s} {r['tasks']:9s} {r['ops']:6d} {r['params']:7d} "
+                f"{r['prepare_s']:7.3f} {r['fwd_s']:7.3f} {r['fwd_bwd_s']:9.3f} "
+                f"{r['peak_mb']:9.0f} {r['total_peak_mb']:7.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

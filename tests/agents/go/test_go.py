@@ -1,0 +1,225 @@
+"""The GO agent: shapes, masking, one-shot sampling, PPO on a known optimum, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import agents
+import go_gym  # noqa: F401  (registers the env ids)
+from agents.base import core_env
+from agents.go.agent import GOAgent
+from agents.go.checkpoint import load_checkpoint, policy_from_checkpoint, save_checkpoint
+from agents.go.model import GOConfig, GOPolicy, padded_logits, prepare
+from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
+from go_gym.generators import random_layered_graph
+from go_gym.opkinds import OpKind
+from tests.agents.conftest import make_graph, small_cluster
+
+torch.set_num_threads(1)
+
+SMALL = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
+
+
+@pytest.fixture(scope="module")
+def graph40():
+    return random_layered_graph(40, seed=3)
+
+
+def _env(env_id: str, graph, **kw):
+    return gym.make(env_id, graph=graph, cluster=small_cluster(2), **kw)
+
+
+def test_logit_shapes_single_and_joint(graph40) -> None:
+    env = _env("GOJoint-v0", graph40)
+    obs, _ = env.reset(seed=0)
+    policy = GOPolicy(GOConfig(**{**SMALL.to_dict(), "tasks": ("placement", "priority", "fusion")}))
+    out = policy(prepare(obs), {"placement": 2, "priority": 16, "fusion": 2})
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "placement": (40, 2),
+        "priority": (40, 16),
+        "fusion": (40, 2),
+    }
+    single = GOPolicy(SMALL)(prepare(obs))
+    assert tuple(single["placement"].shape) == (40, 2)
+    assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def test_padded_nodes_do_not_change_real_logits(graph40) -> None:
+    other = random_layered_graph(70, seed=4)
+    padded_env = gym.make("GOPlacement-v0", graphs=[graph40, other], cluster=small_cluster(2))
+    core = core_env(padded_env)
+    alone = core_env(_env("GOPlacement-v0", graph40))
+    while True:  # an episode on the smaller, padded graph
+        obs, _ = padded_env.reset()
+        if core.graph.n_ops == 40:
+            break
+    assert obs["node_mask"].sum() == 40 and obs["node_mask"].shape[0] == 70
+    torch.manual_seed(0)
+    policy = GOPolicy(SMALL).eval()
+    with torch.no_grad():
+        a = policy(prepare(obs))["placement"]
+        b = policy(prepare(alone._context.encoded.observation))["placement"]
+    torch.testing.assert_close(a, b)
+    full = padded_logits(a, 70)
+    logp = full.log_softmax(-1)
+    assert torch.all(logp[40:, 0] == 0)  # padded nodes: choice 0 with probability 1
+    ent = -(logp.exp() * logp).sum(-1)
+    assert torch.all(ent[40:] == 0)
+
+
+def test_one_shot_sampling_counts_evaluations_exactly(graph40) -> None:
+    env = _env("GOPlacement-v0", graph40)
+    core = core_env(env)
+    trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=8, epochs=1), seed=0)
+    calls = []
+    original = core.evaluate
+    core.evaluate = lambda rows: calls.append(rows["placement"].shape) or original(rows)  # type: ignore[method-assign]
+    stats = trainer.step(core)
+    assert stats is not None
+    assert calls == [(9, 40)]  # K samples + the greedy row, in one batch
+    assert core.evaluations == 9 == trainer.evaluations
+    history = trainer.train([core], 20)
+    assert trainer.evaluations == 29 == core.evaluations  # the budget is never exceeded
+    assert history[-1].evaluations == 29
+
+
+def test_sampling_is_seeded(graph40) -> None:
+    env = _env("GOPlacement-v0", graph40)
+    core = core_env(env)
+    rows = []
+    for _ in range(2):
+        trainer = PPOTrainer(make_policy(SMALL, seed=1), PPOConfig(samples=4), seed=5)
+        rec = trainer.record(core)
+        with torch.no_grad():
+            rows.append(trainer.sample(trainer.logits(rec), 4)["placement"])
+    assert torch.equal(rows[0], rows[1])
+
+
+def _known_optimum_graph():
+    """A fork-join of eight ops: an element-wise source, a chain of three matmuls and a
+    chain of three convolutions, an element-wise sink; tensors are tiny. The optimum on two
+    devices runs the two heavy chains on different devices (half the step time of one
+    device); telling the chains apart needs the op kinds."""
+    ew, mm, conv = int(OpKind.ELEMENTWISE), int(OpKind.MATMUL), int(OpKind.CONVOLUTION)
+    edges = [(0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 7)]
+    flops = [1e6] + [4e10] * 6 + [1e6]
+    kinds = [ew, mm, mm, mm, conv, conv, conv, ew]
+    return make_graph("known-opt", 8, edges, flops, 1e3, op_kind=kinds)
+
+
+def test_ppo_reaches_known_optimum() -> None:
+    graph = _known_optimum_graph()
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(2))
+    core = core_env(env)
+    rows = np.array(list(itertools.product([0, 1], repeat=8)))
+    all_times = core.evaluate({"placement": rows})
+    optimum = float(all_times.min())
+    assert optimum < 0.6 * float(all_times.max())  # splitting the chains halves the step
+    core.evaluations = 0
+    trainer = PPOTrainer(
+        make_policy(SMALL, seed=0), PPOConfig(samples=16, lr=3e-3, entropy_coef=0.0), seed=0
+    )
+    trainer.train([core], 340)  # 20 iterations
+    assert trainer.record(core).best_time == pytest.approx(optimum, rel=1e-9)
+    greedy = trainer.greedy(core)["placement"]
+    greedy_time = float(core.evaluate({"placement": greedy[None]})[0])
+    assert greedy_time <= optimum * 1.001  # the policy itself, not just a lucky sample
+    assert len(set(greedy[1:4])) == 1 and len(set(greedy[4:7])) == 1
+    assert greedy[1] != greedy[4]
+
+
+def test_checkpoint_round_trip(tmp_path, graph40) -> None:
+    env = _env("GOPlacement-v0", graph40)
+    core = core_env(env)
+    trainer = PPOTrainer(make_policy(SMALL, seed=2), PPOConfig(samples=4, epochs=1), seed=2)
+    trainer.train([core], 10)
+    path = save_checkpoint(tmp_path / "ck.pt", trainer.state_dict())
+    state = load_checkpoint(path)  # weights_only=True inside
+    assert state["evaluations"] == 10
+    loaded = policy_from_checkpoint(path)
+    rec = trainer.record(core)
+    trainer.policy.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.policy(rec.input), loaded(rec.input))
+    resumed = PPOTrainer(GOPolicy(SMALL), PPOConfig(samples=4, epochs=1), seed=0)
+    resumed.load_state_dict(state)
+    resumed.restored_best(core)
+    assert resumed.evaluations == 10 and resumed.iteration == trainer.iteration
+    assert resumed.record(core).best_time == trainer.record(core).best_time
+    assert torch.equal(resumed.generator.get_state(), trainer.generator.get_state())
+
+
+def test_checkpoint_rejects_other_files(tmp_path) -> None:
+    bad = tmp_path / "bad.pt"
+    torch.save({"hello": 1}, bad)
+    with pytest.raises(ValueError, match="not a GO checkpoint"):
+        load_checkpoint(bad)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
+    assert {"go", "go-zeroshot"} <= set(agents.names())
+    env = _env("GOPlacement-v0", graph40)
+    agent = agents.make("go", env, budget=20, samples=4, epochs=1, hidden=16)
+    assert isinstance(agent, GOAgent)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)  # trains with the default budget first
+    assert core_env(env).evaluations == 20
+    _, reward, *_ = env.step(action)
+    assert np.isfinite(reward)
+    path = save_checkpoint(tmp_path / "ck.pt", agent.trainer.state_dict())
+    zs = agents.make("go-zeroshot", env, checkpoint=str(path))
+    before = core_env(env).evaluations
+    action, _ = zs.predict(obs)
+    assert core_env(env).evaluations == before  # zero-shot spends nothing
+    assert action.shape == (40,)
+    sampled, _ = zs.predict(obs, deterministic=False)
+    assert sampled.shape == (40,)
+
+
+def test_joint_agent_decides_every_task(graph40) -> None:
+    env = _env("GOJoint-v0", graph40)
+    agent = agents.make("go", env, budget=10, samples=4, epochs=1, hidden=16)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    assert set(action) == {"placement", "priority", "fusion"}
+    env.step(action)
+
+
+def test_train_cli_resume(tmp_path) -> None:
+    import argparse
+
+    from agents.go import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    common = [
+        "--graphs",
+        "",
+        "--synthetic",
+        "1",
+        "--synthetic-ops",
+        "30",
+        "--samples",
+        "4",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
+    assert train.run(parser.parse_args([*common, "--budget", "10"])) == 0
+    assert train.run(parser.parse_args([*common, "--budget", "20", "--resume"])) == 0
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["evaluations"] == 20
+    assert len((tmp_path / "progress.csv").read_text().splitlines()) == 1 + 4
+    best = np.load(tmp_path / "best.npz")
+    assert best["synthetic-0/placement"].shape == (30,)

@@ -145,7 +145,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 def run_go(env: gym.Env, budget: int, seed: int, **kwargs: Any) -> tuple[GOAgent, list[Any]]:
     agent = agents.make("go", env, seed=seed, budget=budget, **kwargs)
     assert isinstance(agent, GOAgent)
-    history = agent.fit(env, budget)
+    history = list(agent.fit(env, budget).history)
     return agent, history
 
 

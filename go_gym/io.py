@@ -330,6 +330,28 @@ def _edge_fields(e: int, edge: Any) -> tuple[Any, Any, float | None, int]:
     return edge[0], edge[1], nbytes, tensor
 
 
+def _op_records(graph: OpGraph) -> list[dict[str, Any]]:
+    """Every per-op field of ``graph`` as plain Python values, one dict per op (the shared
+    core of the JSON and networkx forms); ``measured_us`` only when the graph has it."""
+    columns: dict[str, list[Any]] = {
+        "name": graph.op_names.tolist(),
+        "op_kind": [OpKind(k) for k in graph.op_kind.tolist()],
+        "flops": graph.flops.tolist(),
+        "bytes_read": graph.bytes_read.tolist(),
+        "bytes_written": graph.bytes_written.tolist(),
+        "persistent_bytes": graph.persistent_bytes.tolist(),
+        "temp_bytes": graph.temp_bytes.tolist(),
+        "scope": graph.scope.tolist(),
+        "layer": graph.layer.tolist(),
+        "colocation": graph.colocation.tolist(),
+    }
+    if graph.measured_us is not None:
+        columns["measured_us"] = graph.measured_us.tolist()
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+
+
 def graph_to_json(graph: OpGraph) -> dict[str, Any]:
     """The JSON form of ``graph`` (node ids are op indices; edges in the full 4-field form).
 
@@ -337,24 +359,11 @@ def graph_to_json(graph: OpGraph) -> dict[str, Any]:
     """
     out_bytes = graph.bytes_written.tolist()
     nodes = []
-    for i in range(graph.n_ops):
-        node: dict[str, Any] = {
-            "id": i,
-            "name": str(graph.op_names[i]),
-            "op_kind": OpKind(int(graph.op_kind[i])).name.lower(),
-            "out_bytes": out_bytes[i],
-            "flops": float(graph.flops[i]),
-            "bytes_read": float(graph.bytes_read[i]),
-            "bytes_written": float(graph.bytes_written[i]),
-            "persistent_bytes": float(graph.persistent_bytes[i]),
-            "temp_bytes": float(graph.temp_bytes[i]),
-            "scope": str(graph.scope[i]),
-            "layer": int(graph.layer[i]),
-            "colocation": int(graph.colocation[i]),
-        }
-        if graph.measured_us is not None:
-            node["compute_us"] = float(graph.measured_us[i])
-        nodes.append(node)
+    for i, record in enumerate(_op_records(graph)):
+        record["op_kind"] = record["op_kind"].name.lower()
+        if "measured_us" in record:
+            record["compute_us"] = record.pop("measured_us")
+        nodes.append({"id": i, "out_bytes": out_bytes[i], **record})
     edges = [
         [int(s), int(d), float(b), int(t)]
         for s, d, b, t in zip(
@@ -377,22 +386,8 @@ def to_networkx(graph: OpGraph) -> nx.MultiDiGraph:
     with attributes ``bytes`` and ``index`` (its edge id, which `from_networkx` uses to keep
     the edge order, so the round trip is exact). The graph attribute ``name`` holds the graph's name."""
     g = nx.MultiDiGraph(name=graph.name)
-    for i in range(graph.n_ops):
-        attrs: dict[str, Any] = {
-            "name": str(graph.op_names[i]),
-            "op_kind": OpKind(int(graph.op_kind[i])),
-            "flops": float(graph.flops[i]),
-            "bytes_read": float(graph.bytes_read[i]),
-            "bytes_written": float(graph.bytes_written[i]),
-            "persistent_bytes": float(graph.persistent_bytes[i]),
-            "temp_bytes": float(graph.temp_bytes[i]),
-            "scope": str(graph.scope[i]),
-            "layer": int(graph.layer[i]),
-            "colocation": int(graph.colocation[i]),
-        }
-        if graph.measured_us is not None:
-            attrs["measured_us"] = float(graph.measured_us[i])
-        g.add_node(i, **attrs)
+    for i, record in enumerate(_op_records(graph)):
+        g.add_node(i, **record)
     for e, (s, d, b, t) in enumerate(
         zip(graph.edge_src, graph.edge_dst, graph.edge_bytes, graph.edge_tensor, strict=True)
     ):

@@ -16,6 +16,7 @@ argmax decision for any graph (budget 0).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -43,6 +44,16 @@ def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
     tables = {"placement": PLACERS, "priority": PRIORITIZERS, "fusion": FUSERS}
     defaults = {"placement": "m-sct", "priority": "critical-path", "fusion": "xla-greedy"}
     return {t: name if name in tables[t] else defaults[t] for t in decides}
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What one `GOAgent.fit` did: its PPO iterations, and the best step time found against
+    the evaluations spent on the graph (the same curve the search agents report)."""
+
+    history: tuple[IterationStats, ...]
+    curve_evals: NDArray[np.int64]  # (P,) evaluations on this graph after each iteration
+    curve_best: NDArray[np.float64]  # (P,) best effective step time found by then
 
 
 class GOAgent(EnvAgent):
@@ -102,7 +113,7 @@ class GOAgent(EnvAgent):
         self.trainer = PPOTrainer(policy, PPOConfig(**ppo), seed=seed)
         self.history: list[IterationStats] = []
 
-    def fit(self, env: gym.Env | None = None, budget: int | None = None) -> list[IterationStats]:
+    def fit(self, env: gym.Env | None = None, budget: int | None = None) -> FitReport:
         """Train on the current graph of ``env`` for ``budget`` evaluations (default: own)."""
         core = core_env(env or self.env)
         budget = self.budget if budget is None else int(budget)
@@ -116,7 +127,11 @@ class GOAgent(EnvAgent):
         rec = self.trainer.record(core)
         if rec.best:
             self._cache[core.graph.checksum()] = core.action_from(rec.best)
-        return history
+        return FitReport(
+            history=tuple(history),
+            curve_evals=np.array([h.graph_evaluations for h in history], np.int64),
+            curve_best=np.array([h.best_step_time for h in history], np.float64),
+        )
 
     def _warm_target(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
         """The heuristic decision to imitate; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
@@ -177,9 +192,20 @@ def make_go(env: gym.Env, **kwargs: Any) -> GOAgent:
     return GOAgent(env, **kwargs)
 
 
+class GOZeroShotAgent(GOAgent):
+    """A pre-trained GO policy used as it is: no ``fit`` (it neither trains nor evaluates),
+    ``predict`` returns the policy's argmax decision for any graph. Having no ``fit`` is what
+    tells the runner (and any caller) that this agent spends no simulator evaluations."""
+
+    fit = None  # type: ignore[assignment]
+
+    def decide(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
+        return self.trainer.greedy(core)
+
+
 def make_go_zeroshot(
     env: gym.Env, *, checkpoint: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> GOAgent:
-    """Factory of ``go-zeroshot``: a pre-trained policy, budget 0, argmax decisions."""
+) -> GOZeroShotAgent:
+    """Factory of ``go-zeroshot``: a pre-trained policy, no training, argmax decisions."""
     kwargs.pop("budget", None)
-    return GOAgent(env, checkpoint=checkpoint or DEFAULT_CHECKPOINT, budget=0, **kwargs)
+    return GOZeroShotAgent(env, checkpoint=checkpoint or DEFAULT_CHECKPOINT, budget=0, **kwargs)

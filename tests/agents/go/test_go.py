@@ -178,6 +178,7 @@ def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
     before = core_env(env).evaluations
     action, _ = zs.predict(obs)
     assert core_env(env).evaluations == before  # zero-shot spends nothing
+    assert not callable(getattr(zs, "fit", None))  # so the runner cannot make it train
     assert action.shape == (40,)
     sampled, _ = zs.predict(obs, deterministic=False)
     assert sampled.shape == (40,)

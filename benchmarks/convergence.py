@@ -1,0 +1,89 @@
+"""How many simulator evaluations a learning agent needs to match the best search, per graph.
+
+    .venv/bin/python benchmarks/convergence.py leaderboard/results/quick-v0-placement \\
+        [--learner go] [--searchers annealing brkga random-search]
+
+Reads a `go-gym bench` results directory (each row's decisions file holds the best-so-far
+curve of agents that search or learn). For each graph it takes the best searcher by final
+step time (mean over seeds), then for the learner the first evaluation count at which its
+best-so-far (mean over seeds, on the union of evaluation points) reaches that final value.
+The ratio "searcher evaluations / learner evaluations" is the paper's "faster convergence"
+figure (GO reports 15x against HDP); "not reached" means the learner never got there within
+its budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from go_gym.runner.cells import load_decisions
+from go_gym.runner.results import read_results
+
+
+def _curves(directory: Path, agent: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    rows, root = read_results(directory)
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for row in rows:
+        if row.agent != agent:
+            continue
+        data = load_decisions(root / row.decisions_file)
+        if "curve_evals" in data:
+            out[row.graph].append((data["curve_evals"], data["curve_best"]))
+    return out
+
+
+def _mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over seeds of best-so-far, as step functions on the union of evaluation points."""
+    points = np.unique(np.concatenate([e for e, _ in curves]))
+    values = []
+    for evals, best in curves:
+        idx = np.searchsorted(evals, points, side="right") - 1
+        values.append(np.where(idx >= 0, best[np.maximum(idx, 0)], np.inf))
+    return points, np.mean(values, axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--learner", default="go")
+    parser.add_argument("--searchers", nargs="+", default=["annealing", "brkga", "random-search"])
+    args = parser.parse_args()
+    learner = _curves(args.results, args.learner)
+    searchers = {name: _curves(args.results, name) for name in args.searchers}
+    print(
+        f"{'graph':<28}{'best search':>14}{'final (ms)':>12}{'its evals':>11}"
+        f"{args.learner + ' evals':>14}{'ratio':>8}"
+    )
+    ratios = []
+    for graph in sorted(learner):
+        finals = {
+            name: (_mean_curve(c[graph])[1][-1], _mean_curve(c[graph])[0][-1])
+            for name, c in searchers.items()
+            if graph in c
+        }
+        best_name = min(finals, key=lambda n: finals[n][0])
+        target, search_evals = finals[best_name]
+        points, values = _mean_curve(learner[graph])
+        reached = np.flatnonzero(values <= target)
+        if reached.size:
+            evals = int(points[reached[0]])
+            ratio = search_evals / max(evals, 1)
+            ratios.append(ratio)
+            shown = f"{evals:>14}{ratio:>7.1f}x"
+        else:
+            shown = f"{'not reached':>14}{'-':>8}"
+        print(f"{graph:<28}{best_name:>14}{target * 1e3:>12.3f}{int(search_evals):>11}{shown}")
+    print(f"reached on {len(ratios)} of {len(learner)} graphs", end="")
+    print(
+        f"; geometric-mean ratio where reached: {np.exp(np.mean(np.log(ratios))):.1f}x"
+        if ratios
+        else ""
+    )
+
+
+if __name__ == "__main__":
+    main()

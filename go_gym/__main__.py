@@ -70,7 +70,8 @@ def tour(n_ops: int, preset: str, n_devices: int, seed: int) -> None:
         )
 
 
-#: What ``make run`` runs: the quick suite, all built-in placement agents, small budgets.
+#: What ``make run`` runs: the quick suite, every built-in baseline, small budgets (the
+#: learned agents take longer; their runs are committed under ``leaderboard/results/``).
 QUICK_RUN = [
     "bench",
     "--suite",

@@ -4,6 +4,7 @@
     go-gym graphs quick-v0
     go-gym leaderboard runs/quick-v0
     go-gym validate runs/quick-v0
+    go-gym render quick-v0/gnmt-3 --agent m-sct --out gantt.png
     go-gym train ...            (the GO agent's trainer, `agents.go.train`)
 
 Exit status: 0 success; 1 failed cells (bench) or rows that do not reproduce (validate);
@@ -283,6 +284,39 @@ def cmd_train(argv: list[str]) -> int:
     return int(train.run(parser.parse_args(argv)) or 0)
 
 
+#: The env id of each task.
+TASK_ENVS = {
+    "placement": "GOPlacement-v0",
+    "scheduling": "GOScheduling-v0",
+    "fusion": "GOFusion-v0",
+    "joint": "GOJoint-v0",
+}
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """One step of the task's env with the agent's decision, drawn by the env's renderer."""
+    import gymnasium as gym
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import agents
+
+    env = gym.make(TASK_ENVS[args.task], graph=args.graph, render_mode="rgb_array")
+    agent = agents.make(args.agent, env, seed=args.seed)
+    obs, _ = env.reset(seed=args.seed)
+    action, _ = agent.predict(obs, deterministic=True)
+    _, _, _, _, info = env.step(action)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(args.out, env.render())
+    print(
+        f"{args.graph} / {args.task} / {args.agent}: step {info['step_time'] * 1e3:.3f} ms "
+        f"({'fits' if info['valid'] else 'OUT OF MEMORY'}) -> {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``go-gym`` argument parser (``train`` is parsed by the trainer itself)."""
     parser = argparse.ArgumentParser(
@@ -306,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("validate", help="replay every row's decisions; report mismatches")
     p.add_argument("results", type=Path, help="results directory or CSV file")
+    p = sub.add_parser("render", help="an agent's decision on a graph as a Gantt chart (PNG)")
+    p.add_argument("graph", help="suite graph id, e.g. quick-v0/gnmt-3")
+    p.add_argument("--agent", default="human-expert", help="registry name (default human-expert)")
+    p.add_argument("--task", choices=sorted(TASK_ENVS), default="placement")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("gantt.png"), help="PNG to write")
     sub.add_parser(
         "train", help="train the GO agent (agents.go.train; its own --help)", add_help=False
     )
@@ -323,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "graphs": cmd_graphs,
         "leaderboard": cmd_leaderboard,
         "validate": cmd_validate,
+        "render": cmd_render,
     }
     try:
         return handlers[args.command](args)

@@ -36,8 +36,12 @@ _KIND_COLOURS = {
     OpKind.MATMUL: "#1f77b4",
     OpKind.CONVOLUTION: "#2ca02c",
     OpKind.ATTENTION: "#9467bd",
-    OpKind.OPTIMIZER: "#d62728",
+    OpKind.ELEMENTWISE: "#aec7e8",
     OpKind.NORMALIZATION: "#ff7f0e",
+    OpKind.SOFTMAX: "#8c564b",
+    OpKind.REDUCTION: "#c49c94",
+    OpKind.DATA_MOVEMENT: "#e377c2",
+    OpKind.OPTIMIZER: "#d62728",
 }
 
 
@@ -54,7 +58,7 @@ def gantt_rgb(
     if timeline is None:
         raise ValueError("gantt_rgb needs a result simulated with timeline=True")
     k = cluster.n_devices
-    fig, ax = plt.subplots(figsize=(width_px / 100, 1.2 + 0.55 * 2 * k), dpi=100)
+    fig, ax = plt.subplots(figsize=(width_px / 100, 1.6 + 0.55 * 2 * k), dpi=100)
     scale = 1e3  # ms
     # Ops: one lane per device, coloured by the kind of the unit's first member.
     kinds = graph.op_kind[timeline.unit_leader]
@@ -90,7 +94,14 @@ def gantt_rgb(
     ]
     handles.append(plt.Rectangle((0, 0), 1, 1, color="#7f7f7f", label="other"))
     handles.append(plt.Rectangle((0, 0), 1, 1, color="#bcbd22", label="transfer"))
-    ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=len(handles))
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.5 / (1 + k)),
+        fontsize=7,
+        ncol=len(handles),
+        frameon=False,
+    )
     fig.tight_layout()
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -144,3 +144,10 @@ def test_train_delegates_to_the_go_trainer(capsys):
         main(["train", "--help"])
     assert exit_info.value.code == 0
     assert "usage: go-gym train" in capsys.readouterr().out
+
+
+def test_render_writes_a_gantt_chart(tmp_path, capsys):
+    out = tmp_path / "chart.png"
+    assert main(["render", "quick-v0/wavenet-2x6", "--agent", "m-etf", "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    assert "quick-v0/wavenet-2x6 / placement / m-etf" in capsys.readouterr().out

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from go_gym.graph import OpGraph
-from go_gym.opkinds import N_OP_KINDS, OpKind, is_kernel
+from go_gym.opkinds import FUSION_ROLE, N_OP_KINDS, FusionRole, OpKind, is_kernel
 
 __all__ = [
     "KIND_EFFICIENCY",
@@ -264,6 +264,7 @@ KIND_EFFICIENCY: dict[OpKind, tuple[float, float]] = {
 _COMPUTE_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][0] for i in range(N_OP_KINDS)])
 _MEMORY_EFF = np.array([KIND_EFFICIENCY[OpKind(i)][1] for i in range(N_OP_KINDS)])
 _IS_KERNEL_KIND = is_kernel(np.arange(N_OP_KINDS))
+_IS_LIGHT = np.array([FUSION_ROLE[OpKind(i)] == FusionRole.LIGHT for i in range(N_OP_KINDS)])
 
 
 def _roofline(
@@ -303,17 +304,23 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
 def op_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     """(n_ops,) seconds below which no fusion plan can bring an op's share of a kernel.
 
-    A fused group's time is at least its members' flops at the best compute efficiency of
-    any kernel kind on the fastest device (launches and memory traffic can only add), so
-    ``flops / (max peak * max efficiency)`` per op sums to a floor for every group. With
-    measured times a group takes its members' sum less one launch per extra kernel, so the
-    floor is the measured time less one (largest) launch. Non-kernel ops take 0.
+    A fused group's time is at least one launch plus its members' flops at the best compute
+    efficiency of any kernel kind on the fastest device (memory traffic only adds), and a
+    group holds at most one op whose fusion role is HEAVY or NEVER (`FusionRole`): such an op
+    always heads its own kernel and keeps its launch; a LIGHT op can be absorbed and lose it.
+    So per op ``flops / (max peak * max efficiency)``, plus the smallest launch for HEAVY and
+    NEVER kernel ops, sums to a floor for every group. With measured times a group takes its
+    members' sum less one launch per extra kernel: the floor is the measured time, less the
+    largest launch for LIGHT ops. Non-kernel ops take 0.
     """
     kernel = is_kernel(graph.op_kind)
+    light = _IS_LIGHT[graph.op_kind]
     if graph.measured_us is not None:
-        floor = np.maximum(graph.measured_us / 1e6 - cluster.launch_overhead_s.max(), 0.0)
+        saved = np.where(light, cluster.launch_overhead_s.max(), 0.0)
+        floor = np.maximum(graph.measured_us / 1e6 - saved, 0.0)
     else:
-        floor = graph.flops / (cluster.peak_flops.max() * _COMPUTE_EFF[_IS_KERNEL_KIND].max())
+        compute = graph.flops / (cluster.peak_flops.max() * _COMPUTE_EFF[_IS_KERNEL_KIND].max())
+        floor = compute + np.where(light, 0.0, cluster.launch_overhead_s.min())
     return np.where(kernel, floor, 0.0)
 
 

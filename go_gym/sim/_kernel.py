@@ -47,6 +47,17 @@ Q_FIFO_RANK = 0  # (time the unit became ready, topological rank)    "go", no pr
 Q_PRIORITY = 1  # (-priority, topological rank)                       "go" with priority
 Q_FIFO_ARRIVAL = 2  # (time the unit became ready, arrival counter)  "placeto"
 
+# Packed 64-bit heap entries: ``(ordering key << 32) | payload``. An event's payload is its
+# action (``index * 4 + kind``), a ready unit's is its id. Comparing the packed word compares
+# the ordering key first; the payload only breaks ties between entries whose keys are equal,
+# and there are none: an event key names its unit, channel or device (a device or channel
+# has at most one pending event of a kind at a time, or identical ones), and a ready key's
+# second part (topological rank or arrival counter) is unique. So every priority queue pops
+# exactly the same sequence as with separate payload arrays, and each heap move shifts one
+# word fewer. Keys and payloads must stay below 2**31 (checked on entry).
+EV_SHIFT = 32
+EV_MASK = (1 << 32) - 1
+
 # Transfer models.
 BUS_PER_LINK = 0  # one transfer per (tensor, destination device) on channel src * D + dst
 BUS_PER_SOURCE = 1  # one transfer per unit output on its source device's single bus
@@ -107,6 +118,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
     n_pairs = cons_unit.shape[0]
     n_chan = chan_lat.shape[0]
     km = max(n_units, max(n_chan, n_dev)) + 1
+    if 4 * km >= 1 << 31 or 4 * (n_pairs + km) >= 1 << 31:
+        raise ValueError("go_gym.sim kernel: graph too large for 32-bit event keys")
 
     # --- per-decision prepass: dependency counts and reference counts -----------------------
     # Internal arrays are int32 (half the cache footprint of int64).
@@ -153,8 +166,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
         qoff[d + 1] += qoff[d]
     qn = np.zeros(n_dev, np.int64)
     qk1 = np.empty(n_units, np.float64)
-    qk2 = np.empty(n_units, np.int64)
-    qu = np.empty(n_units, np.int32)
+    qk2 = np.empty(n_units, np.int64)  # (second key << 32) | unit, see EV_SHIFT
 
     # --- memory: parameters resident from t = 0 -------------------------------------------------
     mem = np.zeros(n_dev, np.float64)
@@ -167,13 +179,11 @@ def simulate_core(  # type: ignore[no-untyped-def]
     # --- event heap, devices, channels ----------------------------------------------------------
     cap = 4 * (n_dev + n_chan) + 64
     ht = np.empty(cap, np.float64)
-    hk = np.empty(cap, np.int64)
-    ha = np.empty(cap, np.int64)
+    hk = np.empty(cap, np.int64)  # (ordering key << 32) | action, see EV_SHIFT
     hsize = 0
     # Events created while processing one event, pushed before the next pop.
     pend_t = np.empty(n_dev + n_chan + 8, np.float64)
     pend_k = np.empty(n_dev + n_chan + 8, np.int64)
-    pend_a = np.empty(n_dev + n_chan + 8, np.int64)
     n_pend = 0
     dev_free = np.zeros(n_dev, np.float64)
     dev_sched = np.full(n_dev, -1.0)  # time of the pending device event (non-eager), or -1
@@ -208,13 +218,13 @@ def simulate_core(  # type: ignore[no-untyped-def]
             dv = dev[v]
             if queue_mode == Q_FIFO_RANK:
                 key1 = t
-                key2 = qrank[v]
+                key2 = (qrank[v] << EV_SHIFT) | v
             elif queue_mode == Q_PRIORITY:
                 key1 = -prio[v]
-                key2 = qrank[v]
+                key2 = (qrank[v] << EV_SHIFT) | v
             else:
                 key1 = t
-                key2 = counter
+                key2 = (counter << EV_SHIFT) | v
                 counter += 1
             base = qoff[dv]
             j = qn[dv]
@@ -226,11 +236,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     break
                 qk1[base + j] = pa
                 qk2[base + j] = pb
-                qu[base + j] = qu[base + parent]
                 j = parent
             qk1[base + j] = key1
             qk2[base + j] = key2
-            qu[base + j] = v
             qn[dv] += 1
             if t >= dev_free[dv]:
                 if eager:
@@ -240,8 +248,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 elif dev_sched[dv] != t:
                     dev_sched[dv] = t
                     pend_t[n_pend] = t
-                    pend_k[n_pend] = type_dev * km + dev_evkey[dv]
-                    pend_a[n_pend] = dv * 4 + A_DEV
+                    pend_k[n_pend] = ((type_dev * km + dev_evkey[dv]) << EV_SHIFT) | (
+                        dv * 4 + A_DEV
+                    )
                     n_pend += 1
         n_ready = 0
 
@@ -260,11 +269,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     break
                 ht[j] = pa
                 hk[j] = pb
-                ha[j] = ha[parent]
                 j = parent
             ht[j] = et
             hk[j] = ek
-            ha[j] = pend_a[i]
             hsize += 1
         n_pend = 0
 
@@ -283,11 +290,10 @@ def simulate_core(  # type: ignore[no-untyped-def]
         else:
             # 3b. Next event (pop, inline).
             t = ht[0]
-            action = ha[0]
+            action = hk[0] & EV_MASK
             hsize -= 1
             lt = ht[hsize]
             lk = hk[hsize]
-            la = ha[hsize]
             j = 0
             while True:
                 c = 2 * j + 1
@@ -305,14 +311,12 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 if ca < lt or (ca == lt and cb < lk):
                     ht[j] = ca
                     hk[j] = cb
-                    ha[j] = ha[c]
                     j = c
                 else:
                     break
             if hsize > 0:
                 ht[j] = lt
                 hk[j] = lk
-                ha[j] = la
             step = t
             kind = action & 3
             idx = action >> 2
@@ -382,8 +386,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
                                 elif ch_sched[c] != t:
                                     ch_sched[c] = t
                                     pend_t[n_pend] = t
-                                    pend_k[n_pend] = type_chan * km + chan_evkey[c]
-                                    pend_a[n_pend] = c * 4 + A_CHAN
+                                    pend_k[n_pend] = (
+                                        (type_chan * km + chan_evkey[c]) << EV_SHIFT
+                                    ) | (c * 4 + A_CHAN)
                                     n_pend += 1
 
             elif kind == A_ARR:
@@ -457,14 +462,14 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 moved += nbytes
                 sub = evkey[ut_prod[ut]] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
                 pend_t[n_pend] = arrive
-                pend_k[n_pend] = type_arr * km + sub
-                pend_a[n_pend] = x * 4 + A_ARR
+                pend_k[n_pend] = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
                 n_pend += 1
                 if not eager:
                     ch_sched[c] = free
                     pend_t[n_pend] = free
-                    pend_k[n_pend] = type_chan * km + chan_evkey[c]
-                    pend_a[n_pend] = c * 4 + A_CHAN
+                    pend_k[n_pend] = ((type_chan * km + chan_evkey[c]) << EV_SHIFT) | (
+                        c * 4 + A_CHAN
+                    )
                     n_pend += 1
 
         # 6. Devices that may start their best ready unit now (pop, inline).
@@ -480,12 +485,11 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 continue
             if t >= dev_free[d] and qn[d] > 0:
                 base = qoff[d]
-                u = qu[base]
+                u = qk2[base] & EV_MASK
                 size = qn[d] - 1
                 qn[d] = size
                 la1 = qk1[base + size]
                 lb1 = qk2[base + size]
-                lx = qu[base + size]
                 j = 0
                 while True:
                     c = 2 * j + 1
@@ -503,14 +507,12 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     if ca < la1 or (ca == la1 and cb < lb1):
                         qk1[base + j] = ca
                         qk2[base + j] = cb
-                        qu[base + j] = qu[base + c]
                         j = c
                     else:
                         break
                 if size > 0:
                     qk1[base + j] = la1
                     qk2[base + j] = lb1
-                    qu[base + j] = lx
                 dur = dur_u[u]
                 end = t + dur
                 free = end + gap[u]
@@ -522,16 +524,14 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 if mem[d] > peak[d]:
                     peak[d] = mem[d]
                 pend_t[n_pend] = end
-                pend_k[n_pend] = type_end * km + evkey[u]
-                pend_a[n_pend] = u * 4 + A_END
+                pend_k[n_pend] = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
                 n_pend += 1
                 if end == t:
                     zero_started = True
                 if not eager:
                     dev_sched[d] = free
                     pend_t[n_pend] = free
-                    pend_k[n_pend] = type_dev * km + dev_evkey[d]
-                    pend_a[n_pend] = d * 4 + A_DEV
+                    pend_k[n_pend] = ((type_dev * km + dev_evkey[d]) << EV_SHIFT) | (d * 4 + A_DEV)
                     n_pend += 1
 
     return step, n_x, moved, n_done

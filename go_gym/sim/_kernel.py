@@ -58,6 +58,29 @@ Q_FIFO_ARRIVAL = 2  # (time the unit became ready, arrival counter)  "placeto"
 EV_SHIFT = 32
 EV_MASK = (1 << 32) - 1
 
+
+def _unsigned_index(i):  # type: ignore[no-untyped-def]
+    """``i`` (known to be >= 0) as uint32, so numba indexes with it without a wraparound check.
+
+    Numba adds ``if i < 0: i += len`` to every index of a signed type; with the index and the
+    array's length both kept around, that costs several instructions and a register per
+    array in the hot loop. A uint32 index has none, and uint32 mixed with int64 in arithmetic
+    stays int64 (uint64 would turn into float64). Every use below is on a value that is a
+    valid index already (ids and offsets read from the unit graph or the kernel's own lists),
+    so no result changes. In plain Python (``NUMBA_DISABLE_JIT=1``) it is the identity.
+    """
+    return i
+
+
+if not numba.config.DISABLE_JIT:
+
+    @numba.njit(inline="always")
+    def _unsigned_index(i):  # type: ignore[no-untyped-def]
+        return np.uint32(i)
+
+
+_ix = _unsigned_index
+
 # Transfer models.
 BUS_PER_LINK = 0  # one transfer per (tensor, destination device) on channel src * D + dst
 BUS_PER_SOURCE = 1  # one transfer per unit output on its source device's single bus
@@ -214,8 +237,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
     while True:
         # 1. Released units join their device's ready heap (push, inline).
         for i in range(n_ready):
-            v = ready[i]
-            dv = dev[v]
+            v = _ix(ready[i])
+            dv = _ix(dev[v])
             if queue_mode == Q_FIFO_RANK:
                 key1 = t
                 key2 = (qrank[v] << EV_SHIFT) | v
@@ -319,46 +342,47 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 hk[j] = lk
             step = t
             kind = action & 3
-            idx = action >> 2
+            idx = _ix(action >> 2)
 
             # 4. Process it.
             if kind == A_END:
                 u = idx
-                d = dev[u]
+                d = _ix(dev[u])
                 n_done += 1
                 if eager and qn[d] > 0 and not dirty[d]:
                     # Free now with units waiting (units released below mark it themselves).
                     dirty[d] = True
                     n_dirty += 1
                 mem[d] -= transient[u]
-                for q in range(in_ptr[u], in_ptr[u + 1]):
-                    p = in_pair[q]
-                    ut = pair_ut[p]
+                for q in range(_ix(in_ptr[u]), _ix(in_ptr[u + 1])):
+                    p = _ix(in_pair[q])
+                    ut = _ix(pair_ut[p])
                     r = rep[p]
                     if r < 0:
                         src_ref[ut] -= 1
                         if src_ref[ut] == 0:
                             mem[d] -= ut_home[ut]
                     else:
+                        r = _ix(r)
                         recv_ref[r] -= 1
                         if recv_ref[r] == 0:
                             mem[d] -= ut_bytes[ut]
-                for o in range(out_ptr[u], out_ptr[u + 1]):
-                    ut = out_ut[o]
+                for o in range(_ix(out_ptr[u]), _ix(out_ptr[u + 1])):
+                    ut = _ix(out_ut[o])
                     last = cons_ptr[ut + 1] - 1
                     any_remote = False
-                    for p in range(cons_ptr[ut], last + 1):
+                    for p in range(_ix(cons_ptr[ut]), _ix(last + 1)):
                         r = rep[p]
                         c = -1
                         if r < 0:
-                            v = cons_unit[p]
+                            v = _ix(cons_unit[p])
                             dep[v] -= 1
                             if dep[v] == 0:
                                 ready[n_ready] = v
                                 n_ready += 1
                         elif bus_mode == BUS_PER_LINK:
                             if r == p:
-                                dv = dev[cons_unit[p]]
+                                dv = dev[_ix(cons_unit[p])]
                                 c = d * n_dev + dv
                         else:
                             any_remote = True
@@ -393,18 +417,18 @@ def simulate_core(  # type: ignore[no-untyped-def]
 
             elif kind == A_ARR:
                 x = idx
-                ut = x_ut[x]
-                s = x_src[x]
+                ut = _ix(x_ut[x])
+                s = _ix(x_src[x])
                 nbytes = ut_bytes[ut]
                 if bus_mode == BUS_PER_LINK:
-                    dd = x_dst[x]
+                    dd = _ix(x_dst[x])
                     mem[dd] += nbytes
                     if mem[dd] > peak[dd]:
                         peak[dd] = mem[dd]
                     xr = x_rep[x]
-                    for p in range(xr, cons_ptr[ut + 1]):
+                    for p in range(_ix(xr), _ix(cons_ptr[ut + 1])):
                         if rep[p] == xr:
-                            v = cons_unit[p]
+                            v = _ix(cons_unit[p])
                             dep[v] -= 1
                             if dep[v] == 0:
                                 ready[n_ready] = v
@@ -413,15 +437,15 @@ def simulate_core(  # type: ignore[no-untyped-def]
                         ch_try[n_try] = s * n_dev + dd
                         n_try += 1
                 else:
-                    for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
+                    for p in range(_ix(cons_ptr[ut]), _ix(cons_ptr[ut + 1])):
                         if rep[p] == p:
-                            dv = dev[cons_unit[p]]
+                            dv = _ix(dev[_ix(cons_unit[p])])
                             mem[dv] += nbytes
                             if mem[dv] > peak[dv]:
                                 peak[dv] = mem[dv]
-                    for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
+                    for p in range(_ix(cons_ptr[ut]), _ix(cons_ptr[ut + 1])):
                         if rep[p] >= 0:
-                            v = cons_unit[p]
+                            v = _ix(cons_unit[p])
                             dep[v] -= 1
                             if dep[v] == 0:
                                 ready[n_ready] = v
@@ -446,13 +470,14 @@ def simulate_core(  # type: ignore[no-untyped-def]
 
         # 5. Channels that may start their next transfer now.
         for i in range(n_try):
-            c = ch_try[i]
+            c = _ix(ch_try[i])
             x = ch_head[c]
             if t >= ch_free[c] and x != -1:
+                x = _ix(x)
                 ch_head[c] = x_next[x]
                 if ch_head[c] == -1:
                     ch_tail[c] = -1
-                ut = x_ut[x]
+                ut = _ix(x_ut[x])
                 nbytes = ut_bytes[ut]
                 arrive = t + (chan_lat[c] + nbytes / chan_bw[c])
                 free = arrive + hold
@@ -460,7 +485,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 x_start[x] = t
                 x_end[x] = arrive
                 moved += nbytes
-                sub = evkey[ut_prod[ut]] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
+                sub = evkey[_ix(ut_prod[ut])] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
                 pend_t[n_pend] = arrive
                 pend_k[n_pend] = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
                 n_pend += 1
@@ -475,7 +500,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
         # 6. Devices that may start their best ready unit now (pop, inline).
         zero_started = False
         for i in range(n_start):
-            d = to_start[i]
+            d = _ix(to_start[i])
             if zero_started:
                 # A zero-time unit started before: its end (at t) comes first, then the
                 # remaining devices, as with start events ordered after end events.
@@ -485,7 +510,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 continue
             if t >= dev_free[d] and qn[d] > 0:
                 base = qoff[d]
-                u = qk2[base] & EV_MASK
+                u = _ix(qk2[base] & EV_MASK)
                 size = qn[d] - 1
                 qn[d] = size
                 la1 = qk1[base + size]

@@ -241,13 +241,13 @@ def simulate_core(  # type: ignore[no-untyped-def]
             dv = _ix(dev[v])
             if queue_mode == Q_FIFO_RANK:
                 key1 = t
-                key2 = (qrank[v] << EV_SHIFT) | v
+                key2 = (qrank[v] << EV_SHIFT) | np.int64(v)
             elif queue_mode == Q_PRIORITY:
                 key1 = -prio[v]
-                key2 = (qrank[v] << EV_SHIFT) | v
+                key2 = (qrank[v] << EV_SHIFT) | np.int64(v)
             else:
                 key1 = t
-                key2 = (counter << EV_SHIFT) | v
+                key2 = (counter << EV_SHIFT) | np.int64(v)
                 counter += 1
             base = qoff[dv]
             j = qn[dv]

@@ -249,10 +249,10 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 key1 = t
                 key2 = (counter << EV_SHIFT) | np.int64(v)
                 counter += 1
-            base = qoff[dv]
-            j = qn[dv]
+            base = _ix(qoff[dv])
+            j = _ix(qn[dv])
             while j > 0:
-                parent = (j - 1) >> 1
+                parent = _ix((j - 1) >> 1)
                 pa = qk1[base + parent]
                 pb = qk2[base + parent]
                 if pa < key1 or (pa == key1 and pb <= key2):
@@ -283,9 +283,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
             ek = pend_k[i]
             if hsize >= cap:
                 raise RuntimeError("go_gym.sim kernel: event queue overflow (please report)")
-            j = hsize
+            j = _ix(hsize)
             while j > 0:
-                parent = (j - 1) >> 1
+                parent = _ix((j - 1) >> 1)
                 pa = ht[parent]
                 pb = hk[parent]
                 if pa < et or (pa == et and pb <= ek):
@@ -317,18 +317,19 @@ def simulate_core(  # type: ignore[no-untyped-def]
             hsize -= 1
             lt = ht[hsize]
             lk = hk[hsize]
-            j = 0
+            j = _ix(0)
             while True:
-                c = 2 * j + 1
+                c = _ix(2 * j + 1)
                 if c >= hsize:
                     break
                 ca = ht[c]
                 cb = hk[c]
-                if c + 1 < hsize:
-                    da = ht[c + 1]
-                    db = hk[c + 1]
+                c1 = _ix(c + 1)
+                if c1 < hsize:
+                    da = ht[c1]
+                    db = hk[c1]
                     if da < ca or (da == ca and db < cb):
-                        c += 1
+                        c = c1
                         ca = da
                         cb = db
                 if ca < lt or (ca == lt and cb < lk):
@@ -509,24 +510,25 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     n_dirty += 1
                 continue
             if t >= dev_free[d] and qn[d] > 0:
-                base = qoff[d]
+                base = _ix(qoff[d])
                 u = _ix(qk2[base] & EV_MASK)
                 size = qn[d] - 1
                 qn[d] = size
                 la1 = qk1[base + size]
                 lb1 = qk2[base + size]
-                j = 0
+                j = _ix(0)
                 while True:
-                    c = 2 * j + 1
+                    c = _ix(2 * j + 1)
                     if c >= size:
                         break
                     ca = qk1[base + c]
                     cb = qk2[base + c]
-                    if c + 1 < size:
-                        da = qk1[base + c + 1]
-                        db = qk2[base + c + 1]
+                    c1 = _ix(c + 1)
+                    if c1 < size:
+                        da = qk1[base + c1]
+                        db = qk2[base + c1]
                         if da < ca or (da == ca and db < cb):
-                            c += 1
+                            c = c1
                             ca = da
                             cb = db
                     if ca < la1 or (ca == la1 and cb < lb1):

@@ -621,9 +621,9 @@ def simulate_batch(  # type: ignore[no-untyped-def]
         u_end = np.empty(n_units, np.float64)
         pk = np.empty(n_dev, np.float64)
         bz = np.empty(n_dev, np.float64)
-        x_ut = np.empty(n_pairs, np.int64)
-        x_src = np.empty(n_pairs, np.int64)
-        x_dst = np.empty(n_pairs, np.int64)
+        x_ut = np.empty(n_pairs, np.int32)
+        x_src = np.empty(n_pairs, np.int32)
+        x_dst = np.empty(n_pairs, np.int32)
         x_start = np.empty(n_pairs, np.float64)
         x_end = np.empty(n_pairs, np.float64)
         st, nx, mv, nd = simulate_core(

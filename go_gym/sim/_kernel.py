@@ -10,7 +10,8 @@ Data structures, all preallocated arrays:
 
 - the event queue: a binary min-heap on (time, key) where ``key = type * KM + subkey``
   encodes which kind of event goes first at equal times and the tie-break inside a kind;
-  it holds O(devices + channels) events at any time;
+  it holds O(devices + channels) events at any time; key and action share one int64 word
+  (see ``EV_SHIFT``);
 - one ready heap per device (segments of one array, sized by the units placed there);
 - one FIFO per channel (a linked list through the transfer records).
 
@@ -29,6 +30,9 @@ Two ways of starting work, chosen by ``eager`` (a profile parameter):
 
 Heap operations are written out inline: numba keeps atomic reference-count updates around
 array arguments of helper calls inside this loop, which doubled its cost.
+Indices known to be non-negative go through `_unsigned_index` (uint32), which keeps numba's
+negative-index wraparound code out of the loop; together with the packed heap words this cut
+the instructions per 80k-op simulation by about 30% (callgrind), with bit-identical results.
 """
 
 from __future__ import annotations

@@ -336,9 +336,11 @@ def simulate(
     u_end = np.empty(n_units)
     peak = np.empty(n_dev)
     busy = np.empty(n_dev)
-    x_ut = np.empty(n_pairs, np.int64)
-    x_src = np.empty(n_pairs, np.int64)
-    x_dst = np.empty(n_pairs, np.int64)
+    # Transfer records are int32 in the kernel (less memory traffic per transfer); the
+    # timeline hands them out as int64.
+    x_ut = np.empty(n_pairs, np.int32)
+    x_src = np.empty(n_pairs, np.int32)
+    x_dst = np.empty(n_pairs, np.int32)
     x_start = np.empty(n_pairs)
     x_end = np.empty(n_pairs)
     step, n_x, moved, n_done = K.simulate_core(
@@ -372,8 +374,8 @@ def simulate(
             unit_device=dev_u.copy(),
             unit_leader=units.leader.copy(),
             op_unit=units.unit_of_op.copy(),
-            transfer_src=x_src[:n_x].copy(),
-            transfer_dst=x_dst[:n_x].copy(),
+            transfer_src=x_src[:n_x].astype(np.int64),
+            transfer_dst=x_dst[:n_x].astype(np.int64),
             transfer_start=x_start[:n_x] / scale,
             transfer_end=x_end[:n_x] / scale,
             transfer_bytes=units.arrays.ut_bytes[ut].copy(),

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-from tests.agents.conftest import make_graph, small_cluster
 
 from agents._common import op_resident_bytes
 from agents.placement import (
@@ -21,6 +20,7 @@ from go_gym.generators import random_layered_graph
 from go_gym.graph import OpGraph
 from go_gym.opkinds import OpKind
 from go_gym.sim import simulate, simulate_many
+from tests.agents.conftest import make_graph, small_cluster
 
 LIST_SCHEDULERS = ("m-etf", "m-sct", "heft", "critical-path")
 MEMORY_AWARE = ("m-topo", "m-etf", "m-sct")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.agents.conftest import make_graph, small_cluster
 
 from agents.fusion import FUSERS, fusion_xla_greedy
 from agents.scheduling import PRIORITIZERS, priority_critical_path, to_levels
 from go_gym.generators import random_layered_graph
 from go_gym.opkinds import OpKind
 from go_gym.sim import simulate
+from tests.agents.conftest import make_graph, small_cluster
 
 
 def test_to_levels_dense_and_bucketed() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.agents.conftest import small_cluster
 
 from agents.placement import place_random
 from agents.scheduling import to_levels
@@ -16,6 +15,7 @@ from agents.search import (
 )
 from go_gym.generators import random_layered_graph
 from go_gym.sim import simulate
+from tests.agents.conftest import small_cluster
 
 
 class Counting:

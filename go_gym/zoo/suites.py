@@ -5,7 +5,7 @@ without the scheme). Three suites:
 
 - ``go-paper-v0``: the 14 workloads of the GO paper's placement table (Zhou et al. 2020),
   with the paper's device counts, on ``p100`` clusters: 16 GB Tesla P100s on PCIe, which is
-  what the paper's measurements most likely ran on (the GO paper used P100-class GPUs, 16 GB, on PCIe).
+  what the paper's measurements most likely ran on.
 - ``quick-v0``: small variants of the same six families (each well under 3,000 ops) for
   ``make run``, examples and tests.
 - ``synthetic-v0``: seeded layered random DAGs (`go_gym.generators.random_layered_graph`),

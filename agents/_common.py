@@ -7,13 +7,12 @@ preparing.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from go_gym import opkinds
 from go_gym.cluster import Cluster, op_times
-from go_gym.graph import OpGraph
+from go_gym.graph import OpGraph, downward_rank, upward_rank
 
 __all__ = [
     "colocation_groups",
@@ -62,95 +61,6 @@ def edge_comm_mean(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     if cluster.n_devices == 1:
         return np.zeros(graph.n_edges)
     return lat + graph.edge_bytes / bw
-
-
-@numba.njit(cache=True)
-def _upward(
-    order: NDArray[np.int32],
-    succ_ptr: NDArray[np.int64],
-    succ: NDArray[np.int32],
-    succ_edge: NDArray[np.int32],
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    n = w.shape[0]
-    rank = np.zeros(n)
-    for i in range(n - 1, -1, -1):
-        v = order[i]
-        best = 0.0
-        for k in range(succ_ptr[v], succ_ptr[v + 1]):
-            r = c[succ_edge[k]] + rank[succ[k]]
-            if r > best:
-                best = r
-        rank[v] = w[v] + best
-    return rank
-
-
-@numba.njit(cache=True)
-def _downward(
-    order: NDArray[np.int32],
-    pred_ptr: NDArray[np.int64],
-    pred: NDArray[np.int32],
-    pred_edge: NDArray[np.int32],
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    n = w.shape[0]
-    rank = np.zeros(n)
-    for i in range(n):
-        v = order[i]
-        best = 0.0
-        for k in range(pred_ptr[v], pred_ptr[v + 1]):
-            p = pred[k]
-            r = rank[p] + w[p] + c[pred_edge[k]]
-            if r > best:
-                best = r
-        rank[v] = best
-    return rank
-
-
-def upward_rank(
-    graph: OpGraph, w: NDArray[np.float64], c: NDArray[np.float64] | None = None
-) -> NDArray[np.float64]:
-    """HEFT's upward rank: ``rank_u(v) = w(v) + max over successors s of (c(v,s) + rank_u(s))``.
-
-    The length of the longest path from ``v`` to an exit op, ``v`` included (Topcuoglu et al.
-    2002, eq. 3). With ``c=None`` it is the static b-level (computation only) that ETF uses to
-    break ties. O(n + m).
-
-    Args:
-        graph: The graph.
-        w: (n_ops,) computation cost of each op.
-        c: (n_edges,) communication cost of each edge, or None for zeros.
-    """
-    cc = np.zeros(graph.n_edges) if c is None else np.ascontiguousarray(c, dtype=np.float64)
-    return _upward(
-        graph.topo_order,
-        graph.succ_ptr,
-        graph.succ,
-        graph.succ_edge,
-        np.ascontiguousarray(w, dtype=np.float64),
-        cc,
-    )
-
-
-def downward_rank(
-    graph: OpGraph, w: NDArray[np.float64], c: NDArray[np.float64] | None = None
-) -> NDArray[np.float64]:
-    """CPOP's downward rank: the longest path from an entry op to ``v``, ``v`` excluded.
-
-    ``rank_d(v) = max over predecessors p of (rank_d(p) + w(p) + c(p,v))`` (Topcuoglu et al.
-    2002, eq. 4). O(n + m).
-    """
-    cc = np.zeros(graph.n_edges) if c is None else np.ascontiguousarray(c, dtype=np.float64)
-    return _downward(
-        graph.topo_order,
-        graph.pred_ptr,
-        graph.pred,
-        graph.pred_edge,
-        np.ascontiguousarray(w, dtype=np.float64),
-        cc,
-    )
 
 
 def colocation_groups(graph: OpGraph) -> tuple[NDArray[np.int64], int]:

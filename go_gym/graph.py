@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from go_gym.opkinds import N_OP_KINDS
 
-__all__ = ["GraphError", "OpGraph"]
+__all__ = ["GraphError", "OpGraph", "downward_rank", "upward_rank"]
 
 
 class GraphError(ValueError):
@@ -465,3 +465,63 @@ def _derive(
         "tensor_bytes": tensor_bytes,
         "edge_tensor_id": edge_tensor_id,
     }
+
+
+# --- longest paths ---------------------------------------------------------------------------
+@numba.njit(cache=True)
+def _upward(order, succ_ptr, succ, succ_edge, w, c):  # type: ignore[no-untyped-def]
+    rank = np.zeros(w.shape[0])
+    for i in range(order.shape[0] - 1, -1, -1):
+        v = order[i]
+        best = 0.0
+        for k in range(succ_ptr[v], succ_ptr[v + 1]):
+            r = c[succ_edge[k]] + rank[succ[k]]
+            if r > best:
+                best = r
+        rank[v] = w[v] + best
+    return rank
+
+
+@numba.njit(cache=True)
+def _downward(order, pred_ptr, pred, pred_edge, w, c):  # type: ignore[no-untyped-def]
+    rank = np.zeros(w.shape[0])
+    for i in range(order.shape[0]):
+        v = order[i]
+        best = 0.0
+        for k in range(pred_ptr[v], pred_ptr[v + 1]):
+            p = pred[k]
+            r = rank[p] + w[p] + c[pred_edge[k]]
+            if r > best:
+                best = r
+        rank[v] = best
+    return rank
+
+
+def _costs(graph: OpGraph, w: ArrayLike, c: ArrayLike | None) -> tuple[Any, Any]:
+    ww = np.ascontiguousarray(w, dtype=np.float64)
+    if ww.shape != (graph.n_ops,):
+        raise ValueError(f"w has shape {ww.shape}, expected ({graph.n_ops},): one cost per op")
+    cc = np.zeros(graph.n_edges) if c is None else np.ascontiguousarray(c, dtype=np.float64)
+    if cc.shape != (graph.n_edges,):
+        raise ValueError(f"c has shape {cc.shape}, expected ({graph.n_edges},): one per edge")
+    return ww, cc
+
+
+def upward_rank(graph: OpGraph, w: ArrayLike, c: ArrayLike | None = None) -> NDArray[np.float64]:
+    """Longest path from each op to an exit op, the op included (HEFT's upward rank).
+
+    ``rank_u(v) = w(v) + max over successors s of (c(v, s) + rank_u(s))`` (Topcuoglu et al.
+    2002, eq. 3), with ``w`` the cost of each op and ``c`` of each edge (zeros by default: the
+    computation-only b-level). One O(n + m) pass; the encoder, the lower bound and the
+    list-scheduling baselines all use this one implementation.
+    """
+    ww, cc = _costs(graph, w, c)
+    return _upward(graph.topo_order, graph.succ_ptr, graph.succ, graph.succ_edge, ww, cc)
+
+
+def downward_rank(graph: OpGraph, w: ArrayLike, c: ArrayLike | None = None) -> NDArray[np.float64]:
+    """Longest path from an entry op to each op, the op excluded (CPOP's downward rank):
+    ``rank_d(v) = max over predecessors p of (rank_d(p) + w(p) + c(p, v))`` (eq. 4); so
+    ``rank_d + w`` is each op's earliest finish with unlimited devices."""
+    ww, cc = _costs(graph, w, c)
+    return _downward(graph.topo_order, graph.pred_ptr, graph.pred, graph.pred_edge, ww, cc)

@@ -38,47 +38,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
 from go_gym.cluster import Cluster, op_times
-from go_gym.graph import OpGraph
+from go_gym.graph import OpGraph, downward_rank, upward_rank
 from go_gym.opkinds import N_OP_KINDS
 
 N_NODE_FEATURES = 15
 N_EDGE_FEATURES = 2
 N_DEVICE_FEATURES = 4
 N_GRAPH_FEATURES = 5
-
-
-@numba.njit(cache=True)
-def _path_ranks(
-    order: NDArray[np.int32],
-    succ_ptr: NDArray[np.int64],
-    succ: NDArray[np.int32],
-    cost: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Upward rank (cost of the op plus the longest path after it) and downward rank (the
-    longest path before it), by compute cost only."""
-    n = order.shape[0]
-    up = np.zeros(n)
-    down = np.zeros(n)
-    for k in range(n):
-        v = order[k]
-        for j in range(succ_ptr[v], succ_ptr[v + 1]):
-            w = succ[j]
-            if down[v] + cost[v] > down[w]:
-                down[w] = down[v] + cost[v]
-    for k in range(n - 1, -1, -1):
-        v = order[k]
-        best = 0.0
-        for j in range(succ_ptr[v], succ_ptr[v + 1]):
-            if up[succ[j]] > best:
-                best = up[succ[j]]
-        up[v] = cost[v] + best
-    return up, down
 
 
 @dataclass(frozen=True)
@@ -119,7 +90,7 @@ def encode(graph: OpGraph, cluster: Cluster, max_nodes: int, max_edges: int) -> 
         )
     times = op_times(graph, cluster)
     fastest = times.min(axis=1)
-    up, down = _path_ranks(graph.topo_order, graph.succ_ptr, graph.succ, fastest)
+    up, down = upward_rank(graph, fastest), downward_rank(graph, fastest)
     critical = max(float(up.max()) if n else 0.0, 1e-12)
     indeg = np.diff(graph.pred_ptr).astype(np.float64)
     outdeg = np.diff(graph.succ_ptr).astype(np.float64)

@@ -10,12 +10,11 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from go_gym.cluster import Cluster, op_time_floor, op_times
-from go_gym.graph import OpGraph
+from go_gym.graph import OpGraph, downward_rank
 from go_gym.sim import _kernel as K
 from go_gym.sim._validate import (
     check_graph_cluster,
@@ -507,22 +506,6 @@ def lower_bound(graph: OpGraph, cluster: Cluster, *, fused: bool = False) -> flo
     """
     check_graph_cluster(graph, cluster)
     fastest = op_time_floor(graph, cluster) if fused else op_times(graph, cluster).min(axis=1)
-    cp = _critical_path(graph.topo_order, graph.pred_ptr, graph.pred, fastest)
+    # The critical path: the latest earliest-finish (same arithmetic as a forward pass).
+    cp = float((downward_rank(graph, fastest) + fastest).max()) if graph.n_ops else 0.0
     return float(max(cp, fastest.sum() / cluster.n_devices))
-
-
-@numba.njit(cache=True)
-def _critical_path(order, pred_ptr, pred, w):  # type: ignore[no-untyped-def]
-    finish = np.zeros(w.shape[0])
-    best = 0.0
-    for i in range(order.shape[0]):
-        v = order[i]
-        start = 0.0
-        for q in range(pred_ptr[v], pred_ptr[v + 1]):
-            f = finish[pred[q]]
-            if f > start:
-                start = f
-        finish[v] = start + w[v]
-        if finish[v] > best:
-            best = finish[v]
-    return best

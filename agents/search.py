@@ -79,6 +79,30 @@ def _penalised(res: object, penalty: float) -> NDArray[np.float64]:
     return np.where(valid, step, penalty)
 
 
+def _evaluator(
+    graph: OpGraph,
+    cluster: Cluster,
+    searched: str,
+    fixed: dict[str, ArrayLike | None],
+    oom_penalty_s: float,
+    profile: str,
+) -> Evaluator:
+    """Rows of ``searched`` decisions scored with `simulate_many`, the other decisions fixed
+    (one (n,) vector shared by every row, or None for the simulator's default)."""
+    from go_gym.sim import simulate_many
+
+    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        k = batch.shape[0]
+        rows = {name: _rows(value, k) for name, value in fixed.items()}
+        rows[searched] = batch
+        res = simulate_many(
+            graph, cluster, rows["placement"], rows["priority"], rows["fusion"], profile=profile
+        )
+        return _penalised(res, oom_penalty_s)
+
+    return evaluate
+
+
 def make_placement_evaluator(
     graph: OpGraph,
     cluster: Cluster,
@@ -98,16 +122,8 @@ def make_placement_evaluator(
         oom_penalty_s: Value of an invalid (out-of-memory) placement.
         profile: Simulator profile.
     """
-    from go_gym.sim import simulate_many
-
-    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
-        k = batch.shape[0]
-        res = simulate_many(
-            graph, cluster, batch, _rows(priority, k), _rows(fusion, k), profile=profile
-        )
-        return _penalised(res, oom_penalty_s)
-
-    return evaluate
+    fixed = {"priority": priority, "fusion": fusion}
+    return _evaluator(graph, cluster, "placement", fixed, oom_penalty_s, profile)
 
 
 def make_priority_evaluator(
@@ -117,16 +133,11 @@ def make_priority_evaluator(
     fusion: ArrayLike | None = None,
     *,
     oom_penalty_s: float = OOM_PENALTY_S,
+    profile: str = "go",
 ) -> Evaluator:
     """An evaluator of scheduling priorities (values = levels) under a fixed placement/fusion."""
-    from go_gym.sim import simulate_many
-
-    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
-        k = batch.shape[0]
-        res = simulate_many(graph, cluster, _rows(placement, k), batch, _rows(fusion, k))
-        return _penalised(res, oom_penalty_s)
-
-    return evaluate
+    fixed = {"placement": placement, "fusion": fusion}
+    return _evaluator(graph, cluster, "priority", fixed, oom_penalty_s, profile)
 
 
 def make_fusion_evaluator(
@@ -136,16 +147,11 @@ def make_fusion_evaluator(
     priority: ArrayLike | None = None,
     *,
     oom_penalty_s: float = OOM_PENALTY_S,
+    profile: str = "go",
 ) -> Evaluator:
     """An evaluator of fusion decisions (values = fusion priorities) under a fixed placement."""
-    from go_gym.sim import simulate_many
-
-    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
-        k = batch.shape[0]
-        res = simulate_many(graph, cluster, _rows(placement, k), _rows(priority, k), batch)
-        return _penalised(res, oom_penalty_s)
-
-    return evaluate
+    fixed = {"placement": placement, "priority": priority}
+    return _evaluator(graph, cluster, "fusion", fixed, oom_penalty_s, profile)
 
 
 # ==============================================================================================

@@ -188,6 +188,20 @@ class OpGraph:
             raise KeyError(f"graph {self.name!r} has no op named {op_name!r}")
         return int(hits[0])
 
+    def replace(self, **changes: Any) -> OpGraph:
+        """A new graph with some stored fields (or ``name``) changed, validated like any other.
+
+        ``dataclasses.replace`` cannot be used (the constructor derives half the fields), so this
+        rebuilds from the stored fields: e.g. ``graph.replace(colocation=groups)``.
+        """
+        unknown = set(changes) - {"name", *STORED_FIELDS}
+        if unknown:
+            raise TypeError(f"OpGraph.replace got fields it does not store: {sorted(unknown)}")
+        fields: dict[str, Any] = {"name": self.name}
+        fields.update({key: getattr(self, key) for key in STORED_FIELDS})
+        fields.update(changes)
+        return OpGraph(**fields)
+
     def checksum(self) -> str:
         """SHA-256 over every stored (non-derived) field: equal checksums mean equal graphs."""
         h = hashlib.sha256()

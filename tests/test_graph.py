@@ -216,3 +216,14 @@ def test_generator_is_deterministic_and_realistic():
 def test_generator_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         random_layered_graph(**bad)
+
+
+def test_replace_changes_fields_and_revalidates():
+    g = make(flops=[1, 2, 3])
+    h = g.replace(flops=[1, 2, 4], name="h")
+    assert h.name == "h" and h.flops.tolist() == [1.0, 2.0, 4.0] and g.flops[2] == 3.0
+    assert h.edge_src.tolist() == g.edge_src.tolist()
+    with pytest.raises(GraphError, match=r"flops = -1\.0"):
+        g.replace(flops=[1, 2, -1])
+    with pytest.raises(TypeError, match=r"does not store: \['topo_order'\]"):
+        g.replace(topo_order=[0, 1, 2])

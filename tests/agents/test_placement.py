@@ -86,20 +86,7 @@ def test_colocation_groups_share_a_device(name: str) -> None:
     base = random_layered_graph(200, seed=5)
     rng = np.random.default_rng(0)
     coloc = np.where(rng.random(base.n_ops) < 0.3, rng.integers(0, 10, base.n_ops), -1)
-    graph = OpGraph(
-        name="coloc",
-        op_names=base.op_names,
-        op_kind=base.op_kind,
-        flops=base.flops,
-        bytes_read=base.bytes_read,
-        bytes_written=base.bytes_written,
-        persistent_bytes=base.persistent_bytes,
-        layer=base.layer,
-        colocation=coloc,
-        edge_src=base.edge_src,
-        edge_dst=base.edge_dst,
-        edge_bytes=base.edge_bytes,
-    )
+    graph = base.replace(name="coloc", colocation=coloc)
     cluster = small_cluster(4)
     place = PLACERS[name](graph, cluster, seed=1)
     for g in range(10):

@@ -158,18 +158,7 @@ def test_colocated_ops_follow_their_first_member():
     base = small_graph(12, seed=3)
     coloc = np.full(base.n_ops, -1)
     coloc[[4, 7, 9]] = 0
-    graph = OpGraph(
-        name="coloc",
-        op_names=base.op_names,
-        op_kind=base.op_kind,
-        flops=base.flops,
-        bytes_read=base.bytes_read,
-        bytes_written=base.bytes_written,
-        colocation=coloc,
-        edge_src=base.edge_src,
-        edge_dst=base.edge_dst,
-        edge_bytes=base.edge_bytes,
-    )
+    graph = base.replace(name="coloc", colocation=coloc)
     env = gym.make("GOPlacement-v0", graph=graph, n_devices=2)
     env.reset(seed=0)
     action = np.zeros(graph.n_ops, np.int64)

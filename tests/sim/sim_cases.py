@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from go_gym.cluster import Cluster
 from go_gym.generators import random_layered_graph
-from go_gym.graph import STORED_FIELDS, OpGraph
+from go_gym.graph import OpGraph
 from go_gym.opkinds import N_OP_KINDS, OpKind
 
 
@@ -109,9 +109,7 @@ def with_parameters(graph: OpGraph, rng: np.random.Generator) -> OpGraph:
     kind[chosen] = int(OpKind.PARAMETER)
     persistent = graph.persistent_bytes.copy()
     persistent[chosen] = 2 * graph.bytes_written[chosen]
-    fields = {f: getattr(graph, f) for f in STORED_FIELDS}
-    fields.update(op_kind=kind, persistent_bytes=persistent)
-    return OpGraph(name=graph.name, **fields)
+    return graph.replace(op_kind=kind, persistent_bytes=persistent)
 
 
 def random_case(seed: int) -> dict[str, Any]:

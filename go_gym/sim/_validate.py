@@ -57,7 +57,7 @@ def _integral(name: str, arr: NDArray[Any], *, what: str) -> NDArray[np.int64]:
             val = arr[tuple(idx)]
             reason = "NaN" if np.isnan(val) else f"{float(val)!r}, not {what}"
             raise ValueError(f"{name}[{where}] is {reason}")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 def _where(name: str, idx: Any) -> str:
@@ -84,8 +84,8 @@ def check_placements(
     ints = _integral(name, arr, what="a device index")
     if cluster is not None:
         k = cluster.n_devices
-        bad = (ints < 0) | (ints >= k)
-        if bad.any():
+        if ints.size and (ints.min() < 0 or ints.max() >= k):
+            bad = (ints < 0) | (ints >= k)
             idx = np.argwhere(bad)[0]
             raise ValueError(
                 f"{_where(name, idx)} = {int(ints[tuple(idx)])} is out of range for a cluster "

@@ -152,8 +152,29 @@ class _Params(NamedTuple):
     eager: bool
 
 
+_PARAMS: weakref.WeakKeyDictionary[Cluster, dict[tuple[str, bool], tuple[_Params, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Params, float]:
-    """Kernel parameters of a profile, and the factor that turns kernel time into seconds."""
+    """Kernel parameters of a profile, and the factor that turns kernel time into seconds.
+
+    Cached per cluster (clusters are immutable; the arrays are made read-only), since
+    building them costs as much as simulating a small graph.
+    """
+    per_cluster = _PARAMS.setdefault(cluster, {})
+    key = (profile, with_priority)
+    if key not in per_cluster:
+        params, scale = _build_params(cluster, profile, with_priority)
+        for value in params:
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        per_cluster[key] = (params, scale)
+    return per_cluster[key]
+
+
+def _build_params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Params, float]:
     d = cluster.n_devices
     if profile == "go":
         p = _Params(
@@ -193,8 +214,11 @@ def _params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Param
 _COLOC: dict[int, tuple[Any, NDArray[np.int64], NDArray[np.bool_]]] = {}
 
 
-def _colocation_violation(graph: OpGraph, placement: NDArray[np.int64]) -> str:
-    """A message naming a colocation group placed on two devices, or ""."""
+def _colocation_groups(graph: OpGraph) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Ops of colocation groups sorted by group, and whether each neighbour pair shares one.
+
+    Cached per graph (weakly): ``placement[..., idx]`` then compares neighbours in one pass.
+    """
     hit = _COLOC.get(id(graph))
     if hit is None or hit[0]() is not graph:
         idx = np.flatnonzero(graph.colocation >= 0)
@@ -203,25 +227,29 @@ def _colocation_violation(graph: OpGraph, placement: NDArray[np.int64]) -> str:
         if len(_COLOC) > 16:
             _COLOC.clear()
         _COLOC[id(graph)] = hit = (weakref.ref(graph), idx.astype(np.int64), same)
-    idx, same = hit[1], hit[2]
+    return hit[1], hit[2]
+
+
+def _colocation_reasons(graph: OpGraph, placements: NDArray[np.int64]) -> list[str]:
+    """For each row of (K, n_ops) placements, a message naming a colocation group placed on
+    two devices, or "". Vectorised over rows: valid rows cost no Python work."""
+    k = placements.shape[0]
+    idx, same = _colocation_groups(graph)
     if idx.size < 2:
-        return ""
-    pl = placement[..., idx]
-    bad = same & (pl[..., 1:] != pl[..., :-1])
+        return [""] * k
+    pl = placements[:, idx]
+    bad = same & (pl[:, 1:] != pl[:, :-1])
+    reasons = [""] * k
     if not bad.any():
-        return ""
-    j = int(np.flatnonzero(bad.reshape(-1, bad.shape[-1]).any(axis=0))[0])
-    a, b = int(idx[j]), int(idx[j + 1])
-    return (
-        f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
-        f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
-    )
-
-
-def _colocation_rows(graph: OpGraph, placements: NDArray[np.int64]) -> list[str]:
-    if not (graph.colocation >= 0).any():
-        return [""] * placements.shape[0]
-    return [_colocation_violation(graph, row) for row in placements]
+        return reasons
+    rows = np.flatnonzero(bad.any(axis=1))
+    for r, j in zip(rows.tolist(), bad[rows].argmax(axis=1).tolist(), strict=True):
+        a, b = int(idx[j]), int(idx[j + 1])
+        reasons[r] = (
+            f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
+            f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
+        )
+    return reasons
 
 
 # --- fusion -> units --------------------------------------------------------------------------------
@@ -266,15 +294,20 @@ def _units_for(
     return units, np.ascontiguousarray(dev), prio
 
 
-def _oom_reason(cluster: Cluster, peak: NDArray[np.float64]) -> str:
-    over = np.flatnonzero(peak > cluster.memory_bytes)
-    if over.size == 0:
-        return ""
-    d = int(over[0])
-    return (
-        f"out of memory on device {d} ({cluster.device_names[d]}): peak {peak[d]:.6g} bytes > "
-        f"capacity {cluster.memory_bytes[d]:.6g}"
-    )
+def _oom_reasons(cluster: Cluster, peaks: NDArray[np.float64]) -> list[str]:
+    """For each row of (K, n_devices) peak memory, a message naming the first device over
+    its capacity, or "". Vectorised over rows like `_colocation_reasons`."""
+    over = peaks > cluster.memory_bytes[None, :]
+    reasons = [""] * peaks.shape[0]
+    if not over.any():
+        return reasons
+    rows = np.flatnonzero(over.any(axis=1))
+    for r, d in zip(rows.tolist(), over[rows].argmax(axis=1).tolist(), strict=True):
+        reasons[r] = (
+            f"out of memory on device {d} ({cluster.device_names[d]}): peak "
+            f"{peaks[r, d]:.6g} bytes > capacity {cluster.memory_bytes[d]:.6g}"
+        )
+    return reasons
 
 
 def _join(*reasons: str) -> str:
@@ -362,7 +395,9 @@ def simulate(
             f"fusion plan makes the contracted graph cyclic: only {n_done} of {n_units} "
             "groups could run"
         )
-    reason = _join(_oom_reason(cluster, peak), _colocation_violation(graph, pl))
+    reason = _join(
+        _oom_reasons(cluster, peak[None, :])[0], _colocation_reasons(graph, pl[None, :])[0]
+    )
     tl = None
     if timeline:
         n_x = int(n_x)
@@ -478,8 +513,7 @@ def simulate_many(
     n_units_k = hi[:, 0] - lo[:, 0]
     if (n_done < n_units_k).any():
         raise ValueError("a fusion plan makes the contracted graph cyclic")
-    coloc = _colocation_rows(graph, pl)
-    reasons = tuple(_join(_oom_reason(cluster, peak[r]), coloc[r]) for r in range(k))
+    reasons = tuple(map(_join, _oom_reasons(cluster, peak), _colocation_reasons(graph, pl)))
     return BatchResult(
         step_time=step / scale,
         valid=np.array([not r for r in reasons], bool),

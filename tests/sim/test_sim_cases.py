@@ -8,7 +8,7 @@ import pytest
 from go_gym.cluster import Cluster
 from go_gym.graph import OpGraph
 from go_gym.opkinds import OpKind
-from go_gym.sim import fuse, simulate
+from go_gym.sim import fuse, simulate, simulate_many
 
 MS = 1e-3
 OTHER = int(OpKind.OTHER)
@@ -194,3 +194,18 @@ def test_fused_chain() -> None:
     # Split over two devices the chain cannot fuse across them: o0 alone, o1+o2 fused.
     r = simulate(g, c, [0, 1, 1], fusion=[1, 1, 1])
     assert r.n_units == 2
+
+
+def test_batch_reasons_are_the_single_call_reasons() -> None:
+    """`simulate_many` builds its messages for all rows at once; they must be `simulate`'s."""
+    g = memory_graph().replace(colocation=np.array([0, -1, 0]))
+    cluster = toy_cluster(memory=379)
+    rows = np.array([[0, 1, 0], [0, 0, 0], [0, 1, 1], [1, 0, 1]])
+    batch = simulate_many(g, cluster, rows)
+    assert batch.reason == tuple(simulate(g, cluster, row).reason for row in rows)
+    assert batch.valid.tolist() == [True, False, False, True]
+    assert batch.reason[1].startswith("out of memory on device 0 (")
+    name = [str(n) for n in g.op_names]
+    assert batch.reason[2] == (
+        f"colocation group 0 spans devices: op 0 ({name[0]!r}) and op 2 ({name[2]!r})"
+    )

@@ -30,8 +30,19 @@ from agents.go.model import TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 
-#: Heuristics scored by ``warm_start="best"`` (placement names; other tasks use theirs).
-WARM_CANDIDATES: tuple[str, ...] = ("human-expert", "m-etf", "m-sct", "heft", "critical-path")
+#: Heuristics scored by ``warm_start="best"``: every deterministic placement baseline (one
+#: evaluation each, charged), the first one wins ties. Other tasks use their own heuristic
+#: where one has the name, else the strongest default (see `_heuristics_for`).
+WARM_CANDIDATES: tuple[str, ...] = (
+    "human-expert",
+    "metis",
+    "single-device",
+    "m-topo",
+    "m-etf",
+    "m-sct",
+    "heft",
+    "critical-path",
+)
 
 
 def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:

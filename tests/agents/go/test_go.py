@@ -11,8 +11,8 @@ import torch
 
 import agents
 import go_gym  # noqa: F401  (registers the env ids)
-from agents.base import core_env
-from agents.go.agent import GOAgent
+from agents.base import HeuristicAgent, core_env
+from agents.go.agent import WARM_CANDIDATES, GOAgent
 from agents.go.checkpoint import load_checkpoint, policy_from_checkpoint, save_checkpoint
 from agents.go.model import GOConfig, GOPolicy, padded_logits, prepare
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
@@ -182,6 +182,34 @@ def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
     assert action.shape == (40,)
     sampled, _ = zs.predict(obs, deterministic=False)
     assert sampled.shape == (40,)
+
+
+def test_warm_start_scores_every_heuristic_and_imitates_the_best(graph40) -> None:
+    """go-warm: each candidate heuristic costs one evaluation of the budget, the best one is
+    the starting point (never lost), and imitation makes the policy's argmax reproduce it."""
+    env = _env("GOPlacement-v0", graph40)
+    core = core_env(env)
+    core.reset(seed=0)
+    rows = np.stack(
+        [HeuristicAgent(core, placement=name).decide(core)["placement"] for name in WARM_CANDIDATES]
+    )
+    times = core.evaluate({"placement": rows})
+    best = int(np.argmin(times))
+    core.evaluations = 0
+
+    budget = len(WARM_CANDIDATES) + 8
+    agent = agents.make("go-warm", env, budget=budget, samples=4, epochs=1, hidden=16)
+    report = agent.fit(env)
+    assert core.evaluations == budget  # the candidates' scores are charged, nothing more
+    assert report.curve_evals[0] > len(WARM_CANDIDATES) and report.curve_evals[-1] == budget
+    best_time, decision = agent.best(core)
+    assert best_time <= times[best]
+    if best_time == times[best]:
+        np.testing.assert_array_equal(decision["placement"], rows[best])
+    # imitation pulled the policy onto the winning heuristic (PPO's two iterations since
+    # moved it a little at most)
+    greedy = agent.trainer.greedy(core)["placement"]
+    assert (greedy == rows[best]).mean() >= 0.9
 
 
 def test_joint_agent_decides_every_task(graph40) -> None:

@@ -53,11 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=sorted(ENV_IDS), default="placement")
     parser.add_argument("--budget", type=int, default=4000, help="simulator evaluations (total)")
     parser.add_argument("--iterations", type=int, default=0, help="stop after this many (0: off)")
-    parser.add_argument("--samples", type=int, default=32, help="K decisions per iteration")
-    parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per iteration")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--entropy-coef", type=float, default=0.01)
-    parser.add_argument("--clip", type=float, default=0.2)
+    # PPO defaults are PPOConfig's, so the CLI and the registered agents train alike.
+    parser.add_argument(
+        "--samples", type=int, default=PPOConfig.samples, help="K decisions per iteration"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=PPOConfig.epochs, help="PPO epochs per iteration"
+    )
+    parser.add_argument("--lr", type=float, default=PPOConfig.lr)
+    parser.add_argument("--entropy-coef", type=float, default=PPOConfig.entropy_coef)
+    parser.add_argument("--clip", type=float, default=PPOConfig.clip, help="per-node ratio clip")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--segment", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)

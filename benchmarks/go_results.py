@@ -16,8 +16,8 @@ Writes under ``--out`` (default ``leaderboard/go``):
 - ``summary_<suite>.md``: the tables and the checks against the issue's targets.
 
 Agents: ``go`` is GO-one, PPO from scratch as in the paper; ``go+warm`` first imitates the
-best of the placement heuristics (scored with 5 evaluations, charged) and then runs PPO,
-a warm start the paper does not use. Searches start from the TensorFlow default like the
+best of the placement heuristics (``agents.go.agent.WARM_CANDIDATES``, one evaluation
+each, charged) and then runs PPO, a warm start the paper does not use. Searches start from the TensorFlow default like the
 paper's HDP baseline, and ``annealing+warm`` from the m-SCT placement.
 """
 

@@ -18,7 +18,9 @@ import torch
 
 from agents.go.model import GOConfig, GOPolicy
 
-#: The small pre-trained placement policy shipped with the repository (for ``go-zeroshot``).
+#: The small pre-trained placement policy shipped with the repository (for ``go-zeroshot``):
+#: 160,000 evaluations on three quick-v0 graphs and 24 synthetic ones, see
+#: ``leaderboard/go/transfer-160k/README.md`` for how it was made and how it transfers.
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "go-placement-pretrained.pt"
 
 FORMAT_VERSION = 1

@@ -74,7 +74,7 @@ def check_placement(
 def check_placements(
     graph: OpGraph, cluster: Cluster | None, placement: Any, name: str = "placements", ndim: int = 2
 ) -> NDArray[np.int64]:
-    """Placements of shape (n_ops,) or (K, n_ops) as a contiguous int64 array."""
+    """Placements of shape (n_ops,) or (K, n_ops) as a contiguous, writable int64 array."""
     arr = _numeric(name, placement, ndim)
     if arr.shape[-1] != graph.n_ops:
         raise ValueError(
@@ -94,7 +94,10 @@ def check_placements(
     elif (ints < 0).any():
         idx = np.argwhere(ints < 0)[0]
         raise ValueError(f"{_where(name, idx)} = {int(ints[tuple(idx)])} is negative")
-    return np.ascontiguousarray(ints)
+    out = np.ascontiguousarray(ints)
+    # The caller's own array when it already fits; copied if read-only, since numba compiles
+    # the kernel anew for every read-only/writable combination of its arguments.
+    return out if out.flags.writeable else out.copy()
 
 
 def check_priority(

@@ -106,3 +106,15 @@ def test_colocation_violation_is_invalid_not_an_error() -> None:
     r = simulate(g, C, [1, 0, 2])
     assert not r.valid
     assert "colocation group 0 spans devices" in r.reason
+
+
+def test_placement_checks_copy_only_when_needed() -> None:
+    from go_gym.sim._validate import check_placement
+
+    own = np.zeros(G.n_ops, np.int64)
+    assert check_placement(G, C, own) is own  # no copy of a fitting array
+    frozen = own.copy()
+    frozen.setflags(write=False)
+    checked = check_placement(G, C, frozen)
+    assert checked.flags.writeable and checked is not frozen  # one kernel signature
+    assert check_placement(G, C, own.astype(np.float64)).dtype == np.int64

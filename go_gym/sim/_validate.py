@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -60,6 +61,16 @@ def _integral(name: str, arr: NDArray[Any], *, what: str) -> NDArray[np.int64]:
     return arr.astype(np.int64, copy=False)
 
 
+@numba.njit(cache=True)
+def _first_outside(values, n):  # type: ignore[no-untyped-def]
+    """Index of the first value outside ``0 .. n-1``, or -1: one pass where NumPy's
+    ``min()`` and ``max()`` take two (and most of a small graph's placement check)."""
+    for i in range(values.shape[0]):
+        if values[i] < 0 or values[i] >= n:
+            return i
+    return -1
+
+
 def _where(name: str, idx: Any) -> str:
     return f"{name}[{', '.join(str(int(i)) for i in np.atleast_1d(idx))}]"
 
@@ -81,20 +92,19 @@ def check_placements(
             f"{name} has {arr.shape[-1]} entries{' per row' if ndim == 2 else ''}, "
             f"graph {graph.name!r} has {graph.n_ops} ops"
         )
-    ints = _integral(name, arr, what="a device index")
+    out = np.ascontiguousarray(_integral(name, arr, what="a device index"))
     if cluster is not None:
         k = cluster.n_devices
-        if ints.size and (ints.min() < 0 or ints.max() >= k):
-            bad = (ints < 0) | (ints >= k)
-            idx = np.argwhere(bad)[0]
+        first_bad = _first_outside(out.reshape(-1), k)
+        if first_bad >= 0:
+            idx = np.unravel_index(first_bad, out.shape)
             raise ValueError(
-                f"{_where(name, idx)} = {int(ints[tuple(idx)])} is out of range for a cluster "
+                f"{_where(name, idx)} = {int(out[idx])} is out of range for a cluster "
                 f"of {k} device{'s' if k != 1 else ''} (valid: 0..{k - 1})"
             )
-    elif (ints < 0).any():
-        idx = np.argwhere(ints < 0)[0]
-        raise ValueError(f"{_where(name, idx)} = {int(ints[tuple(idx)])} is negative")
-    out = np.ascontiguousarray(ints)
+    elif (out < 0).any():
+        idx = np.argwhere(out < 0)[0]
+        raise ValueError(f"{_where(name, idx)} = {int(out[tuple(idx)])} is negative")
     # The caller's own array when it already fits; copied if read-only, since numba compiles
     # the kernel anew for every read-only/writable combination of its arguments.
     return out if out.flags.writeable else out.copy()

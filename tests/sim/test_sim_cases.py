@@ -200,12 +200,15 @@ def test_batch_reasons_are_the_single_call_reasons() -> None:
     """`simulate_many` builds its messages for all rows at once; they must be `simulate`'s."""
     g = memory_graph().replace(colocation=np.array([0, -1, 0]))
     cluster = toy_cluster(memory=379)
-    rows = np.array([[0, 1, 0], [0, 0, 0], [0, 1, 1], [1, 0, 1]])
+    rows = np.array([[0, 1, 0], [0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]])
     batch = simulate_many(g, cluster, rows)
     assert batch.reason == tuple(simulate(g, cluster, row).reason for row in rows)
-    assert batch.valid.tolist() == [True, False, False, True]
+    assert batch.valid.tolist() == [True, False, False, True, False]
     assert batch.reason[1].startswith("out of memory on device 0 (")
     name = [str(n) for n in g.op_names]
-    assert batch.reason[2] == (
-        f"colocation group 0 spans devices: op 0 ({name[0]!r}) and op 2 ({name[2]!r})"
+    split = f"colocation group 0 spans devices: op 0 ({name[0]!r}) and op 2 ({name[2]!r})"
+    assert batch.reason[2] == split
+    # Both at once: the memory message first, then the colocation one.
+    assert batch.reason[4] == (
+        "out of memory on device 1 (/device:GPU:1): peak 380 bytes > capacity 379; " + split
     )

@@ -20,7 +20,10 @@ ones), and no agent ever simulates the same decision twice in a row. Placements 
 says ``block`` (contiguous blocks in topological order) or ``single``.
 
 OpenBLAS's idle worker threads spin on the cores we measure; they are limited to one
-before NumPy is imported.
+before NumPy is imported. Python's garbage collector is off while timing, as in `timeit`:
+the twin allocates enough to trigger a full collection every other run or so, and that
+collection walks every object the process holds (numba's, the zoo graphs'), which doubled
+the twin's time on some runs and not others (rnnlm-2: 35 or 75 ms).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
+import contextlib
+import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numba
@@ -49,13 +54,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sim"))
 from reference import reference_simulate
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Garbage collection off inside (as `timeit` does), collected once before."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _median(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up: compile or load the cached kernels, build the cached unit graph
     samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
+    with _no_gc():
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 
 
@@ -80,9 +97,10 @@ def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) 
     if graph.n_ops <= args.twin_max:
         twin_runs = []
         for _ in range(3 if graph.n_ops <= 20_000 else 1):
-            t0 = time.perf_counter()
-            ref = reference_simulate(graph, cluster, p[0])
-            twin_runs.append(time.perf_counter() - t0)
+            with _no_gc():
+                t0 = time.perf_counter()
+                ref = reference_simulate(graph, cluster, p[0])
+                twin_runs.append(time.perf_counter() - t0)
         twin = statistics.median(twin_runs)
         assert ref.step_time == simulate(graph, cluster, p[0]).step_time
         twin_s, ratio = f"{twin:9.3f}", f"{twin / one:8.0f}x"

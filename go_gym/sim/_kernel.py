@@ -148,7 +148,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
     if 4 * km >= 1 << 31 or 4 * (n_pairs + km) >= 1 << 31:
         raise ValueError("go_gym.sim kernel: graph too large for 32-bit event keys")
 
-    # --- per-decision prepass: dependency counts and reference counts -----------------------
+    # --- per-decision prepass: dependency counts and run times ------------------------------
     # Internal arrays are int32 (half the cache footprint of int64).
     dev = np.empty(n_units, np.int32)
     dep = np.empty(n_units, np.int32)
@@ -157,33 +157,14 @@ def simulate_core(  # type: ignore[no-untyped-def]
         dev[u] = dev_in[u]
         dep[u] = in_ptr[u + 1] - in_ptr[u]
         dur_u[u] = times[u, dev_in[u]]
-    # rep[p]: -1 if pair p is local, else the first pair of the same ut on the same device
-    # (where the received copy's reference count lives).
+    # Set when the producer of a ut ends (its consumers are walked then anyway), before any
+    # of them can run: rep[p] is -1 if pair p is local, else the first pair of the same ut
+    # on the same device (where the received copy's reference count lives).
     rep = np.empty(n_pairs, np.int32)
     recv_ref = np.zeros(n_pairs, np.int32)  # consumers left of a received copy (at its rep)
     src_ref = np.empty(n_ut, np.int32)  # local consumers + transfers left of a produced ut
-    stamp = np.full(n_dev, -1, np.int64)
-    first = np.zeros(n_dev, np.int64)
-    for ut in range(n_ut):
-        s = dev[ut_prod[ut]]
-        n_local = 0
-        n_xfer = 0
-        for p in range(cons_ptr[ut], cons_ptr[ut + 1]):
-            dd = dev[cons_unit[p]]
-            if dd == s:
-                n_local += 1
-                rep[p] = -1
-            else:
-                if stamp[dd] != ut:
-                    stamp[dd] = ut
-                    first[dd] = p
-                    n_xfer += 1
-                r = first[dd]
-                rep[p] = r
-                recv_ref[r] += 1
-        if bus_mode == BUS_PER_SOURCE and n_xfer > 0:
-            n_xfer = 1
-        src_ref[ut] = n_local + n_xfer
+    stamp = np.full(n_dev, -1, np.int64)  # last ut sent to each device
+    first = np.zeros(n_dev, np.int64)  # its first pair there
 
     # --- ready heaps: one segment per device --------------------------------------------------
     qoff = np.zeros(n_dev + 1, np.int64)
@@ -376,21 +357,31 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     ut = _ix(out_ut[o])
                     last = cons_ptr[ut + 1] - 1
                     any_remote = False
+                    n_local = 0
+                    n_xfer = 0
                     for p in range(_ix(cons_ptr[ut]), _ix(last + 1)):
-                        r = rep[p]
+                        v = _ix(cons_unit[p])
+                        dv = _ix(dev[v])
                         c = -1
-                        if r < 0:
-                            v = _ix(cons_unit[p])
+                        if dv == d:
+                            rep[p] = -1
+                            n_local += 1
                             dep[v] -= 1
                             if dep[v] == 0:
                                 ready[n_ready] = v
                                 n_ready += 1
-                        elif bus_mode == BUS_PER_LINK:
-                            if r == p:
-                                dv = dev[_ix(cons_unit[p])]
-                                c = d * n_dev + dv
                         else:
-                            any_remote = True
+                            if stamp[dv] != ut:  # first consumer there: one received copy
+                                stamp[dv] = ut
+                                first[dv] = p
+                                n_xfer += 1
+                                if bus_mode == BUS_PER_LINK:
+                                    c = d * n_dev + dv
+                            r = _ix(first[dv])
+                            rep[p] = r
+                            recv_ref[r] += 1
+                            if bus_mode != BUS_PER_LINK:
+                                any_remote = True
                         if c == -1 and any_remote and p == last:
                             c = d  # Placeto: one transfer on the bus, after the local releases
                             dv = -1
@@ -419,6 +410,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
                                         (type_chan * km + chan_evkey[c]) << EV_SHIFT
                                     ) | (c * 4 + A_CHAN)
                                     n_pend += 1
+                    if bus_mode == BUS_PER_SOURCE and n_xfer > 0:
+                        n_xfer = 1
+                    src_ref[ut] = n_local + n_xfer
 
             elif kind == A_ARR:
                 x = idx

@@ -16,8 +16,9 @@ The single-call time is the median over rounds of one pass of K calls on K *diff
 decisions, divided by K. Repeating one decision would flatter the kernel on small graphs:
 the CPU's branch predictor learns the whole run of a few-hundred-op simulation by heart
 (a 248-op graph simulates in ~19 us when one placement is repeated, ~34 us over distinct
-ones), and no agent ever simulates the same decision twice in a row. Placements are random over all devices unless ``--placement``
-says ``block`` (contiguous blocks in topological order) or ``single``.
+ones), and no agent ever simulates the same decision twice in a row. Placements are random
+over all devices unless ``--placement`` says ``block`` (contiguous blocks in topological
+order) or ``single``.
 
 OpenBLAS's idle worker threads spin on the cores we measure; they are limited to one
 before NumPy is imported. Python's garbage collector is off while timing, as in `timeit`:

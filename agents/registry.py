@@ -59,7 +59,7 @@ BASELINES: dict[str, AgentFactory] = {
 #: Learned agents (torch loads only when one is made).
 LEARNED: dict[str, AgentFactory] = {
     "go": make_go,
-    # Not the paper's method: imitates the best of a few heuristics, then PPO (go_gym's).
+    # Not the paper's method: PPO from the best of a few heuristics, a prior on its logits.
     "go-warm": partial(make_go, warm_start="best"),
     "go-zeroshot": make_go_zeroshot,
 }

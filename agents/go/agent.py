@@ -44,6 +44,9 @@ WARM_CANDIDATES: tuple[str, ...] = (
     "critical-path",
 )
 
+#: Largest share of nodes a warm start's prior lets a sampled decision change (in expectation).
+WARM_MAX_DEVIATE = 0.05
+
 
 def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
     """Heuristic per decided task: ``name`` where it exists, else the strongest default
@@ -75,11 +78,16 @@ class GOAgent(EnvAgent):
         seed: Seeds the initial weights and the sampling.
         budget: Default evaluations for `fit` and for a `predict` before any `fit`.
         checkpoint: Path of a pre-trained checkpoint to start from (fine-tuning).
-        warm_start: Name of a heuristic (``"m-sct"``, ``"heft"``...) to imitate before PPO
-            (no evaluations spent), or ``"best"``: score `WARM_CANDIDATES` (one evaluation
-            each, charged to the budget) and imitate the best; None (default) for the
-            paper's PPO from scratch.
-        imitation_steps: Cross-entropy steps of the warm start.
+        warm_start: Name of a heuristic (``"m-sct"``, ``"heft"``...) whose decision PPO
+            starts from, as a fixed prior on the logits (`PPOTrainer.set_prior`; no
+            evaluations spent), or ``"best"``: score `WARM_CANDIDATES` (one evaluation each,
+            charged to the budget) and start from the best; None (default) for the paper's
+            PPO from scratch.
+        warm_deviations: Strength of that prior: the expected number of nodes per sampled
+            decision that leave the heuristic's choice at the start, at most
+            `WARM_MAX_DEVIATE` of the nodes (so a few on small graphs, as many on large
+            ones: a fixed fraction would change hundreds of ops at once on a large graph
+            and every sample would be worse than the start).
         threads: torch threads (1 is fastest on shared CPUs for these small tensors).
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
@@ -94,7 +102,7 @@ class GOAgent(EnvAgent):
         budget: int = 2000,
         checkpoint: str | os.PathLike[str] | None = None,
         warm_start: str | None = None,
-        imitation_steps: int = 100,
+        warm_deviations: float = 16.0,
         threads: int | None = 1,
         hidden: int | None = None,
         **ppo: Any,
@@ -105,7 +113,9 @@ class GOAgent(EnvAgent):
         core = core_env(env)
         self.budget = int(budget)
         self.warm_start = warm_start
-        self.imitation_steps = imitation_steps
+        if warm_deviations <= 0:
+            raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
+        self.warm_deviations = float(warm_deviations)
         state = load_checkpoint(checkpoint) if checkpoint is not None else None
         if state is not None:
             config = GOConfig.from_dict(state["model_config"])
@@ -132,7 +142,8 @@ class GOAgent(EnvAgent):
             before = core.evaluations
             target = self._warm_target(core)
             budget -= core.evaluations - before  # scoring the heuristics is charged
-            self.trainer.imitate(core, target, self.imitation_steps)
+            deviate = min(WARM_MAX_DEVIATE, self.warm_deviations / core.graph.n_ops)
+            self.trainer.set_prior(core, target, deviate)
         history = self.trainer.train([core], budget) if budget > 0 else []
         self.history.extend(history)
         rec = self.trainer.record(core)
@@ -145,7 +156,7 @@ class GOAgent(EnvAgent):
         )
 
     def _warm_target(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
-        """The heuristic decision to imitate; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
+        """The heuristic decision to start from; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
         names = WARM_CANDIDATES if self.warm_start == "best" else (self.warm_start,)
         candidates = []
         for name in names:

@@ -87,6 +87,7 @@ class GraphRecord:
     best_time: float = math.inf
     best: dict[str, NDArray[np.int64]] = field(default_factory=dict)
     evaluations: int = 0
+    prior: dict[str, torch.Tensor] = field(default_factory=dict)  # fixed logit offsets
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,10 @@ class PPOTrainer:
         return self.records[key]
 
     def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
-        """The policy's logits for the tasks the graph's env decides."""
+        """The policy's logits for the tasks the graph's env decides (plus the graph's prior,
+        if `set_prior` gave it one)."""
         out = self.policy(rec.input, rec.choices)
-        return {t: out[t] for t in rec.tasks}
+        return {t: out[t] + rec.prior[t] if t in rec.prior else out[t] for t in rec.tasks}
 
     # --- sampling ----------------------------------------------------------------------------
     def sample(self, logits: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -267,30 +269,36 @@ class PPOTrainer:
         )
 
     # --- warm start --------------------------------------------------------------------------
-    def imitate(
-        self, core: GraphOptEnv, targets: dict[str, NDArray[np.int64]], steps: int = 100
-    ) -> float:
-        """Behaviour cloning: ``steps`` cross-entropy steps towards ``targets`` (no evaluation).
+    def set_prior(
+        self, core: GraphOptEnv, decisions: dict[str, NDArray[np.int64]], deviate: float
+    ) -> None:
+        """Start from a given decision: a fixed offset on the graph's logits (no evaluation).
 
-        An optional warm start (not in the GO paper; DOPPLER imitates a heuristic first):
-        the policy starts near a heuristic's decision and PPO explores around it.
-        Returns the last loss.
+        An optional warm start (not in the GO paper): a residual policy (Silver et al. 2018,
+        "Residual Policy Learning"). The offset ``log((1 - deviate) (a - 1) / deviate)`` on
+        each node's chosen value makes a policy whose own logits are equal over the ``a``
+        choices keep that value with probability ``1 - deviate`` and spread ``deviate`` over
+        the others, so K samples explore around the decision while PPO learns, in the
+        network, where to leave it. The network's initial logits are small, so the start is
+        close to that. Unlike imitating the decision (cross-entropy steps on the network),
+        this reproduces it exactly whatever the network can fit: 100 imitation steps left
+        the argmax of quick-v0/gnmt-3 at 6.30 ms against the heuristic's 4.94 ms.
+        Tasks with a single choice get no offset.
         """
+        if not 0 < deviate < 1:
+            raise ValueError(f"deviate must be in (0, 1), got {deviate}")
         rec = self.record(core)
-        self.policy.train()
-        loss = torch.zeros(())
-        target = {t: torch.as_tensor(np.asarray(v), dtype=torch.int64) for t, v in targets.items()}
-        for _ in range(steps):
-            logits = self.logits(rec)
-            loss = sum(
-                (torch.nn.functional.cross_entropy(lg, target[t]) for t, lg in logits.items()),
-                torch.zeros(()),
+        rec.prior = {}
+        for task, chosen in decisions.items():
+            a = rec.choices[task]
+            if a < 2:
+                continue
+            index = torch.as_tensor(np.asarray(chosen), dtype=torch.int64)
+            offset = torch.zeros(index.shape[0], a)
+            offset[torch.arange(index.shape[0]), index] = math.log(
+                (1 - deviate) * (a - 1) / deviate
             )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
-            self.optimizer.step()
-        return float(loss.detach())
+            rec.prior[task] = offset
 
     # --- loops ---------------------------------------------------------------------------------
     def train(

@@ -184,9 +184,9 @@ def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
     assert sampled.shape == (40,)
 
 
-def test_warm_start_scores_every_heuristic_and_imitates_the_best(graph40) -> None:
+def test_warm_start_scores_every_heuristic_and_starts_from_the_best(graph40) -> None:
     """go-warm: each candidate heuristic costs one evaluation of the budget, the best one is
-    the starting point (never lost), and imitation makes the policy's argmax reproduce it."""
+    the starting point (never lost), and the prior puts the policy's argmax on it."""
     env = _env("GOPlacement-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
@@ -206,10 +206,41 @@ def test_warm_start_scores_every_heuristic_and_imitates_the_best(graph40) -> Non
     assert best_time <= times[best]
     if best_time == times[best]:
         np.testing.assert_array_equal(decision["placement"], rows[best])
-    # imitation pulled the policy onto the winning heuristic (PPO's two iterations since
-    # moved it a little at most)
+    # the prior holds the policy on the winning heuristic (PPO's two iterations since moved
+    # the network's own logits a little at most)
     greedy = agent.trainer.greedy(core)["placement"]
     assert (greedy == rows[best]).mean() >= 0.9
+
+
+def test_prior_sets_the_start_distribution(graph40) -> None:
+    """`set_prior`: with equal network logits every node keeps the given choice with
+    probability 1 - deviate exactly, and the rest is spread evenly over the other choices."""
+    env = _env("GOJoint-v0", graph40)
+    core = core_env(env)
+    core.reset(seed=0)
+    agent = agents.make("go", env, budget=0, hidden=16)
+    trainer = agent.trainer
+    rng = np.random.default_rng(0)
+    chosen = {t: rng.integers(0, core.n_choices(t), 40) for t in core.decides}
+    trainer.set_prior(core, chosen, 0.1)
+    rec = trainer.record(core)
+    for task, offset in rec.prior.items():
+        a = core.n_choices(task)
+        probs = offset.softmax(-1)  # the prior alone = the policy with equal logits
+        kept = probs[torch.arange(40), torch.as_tensor(chosen[task])]
+        torch.testing.assert_close(kept, torch.full((40,), 0.9))
+        torch.testing.assert_close(probs.sum(-1), torch.ones(40))
+        others = probs.clone()
+        others[torch.arange(40), torch.as_tensor(chosen[task])] = 0
+        torch.testing.assert_close(others.sum(-1), torch.full((40,), 0.1))
+        assert torch.allclose(others[others > 0], torch.tensor(0.1 / (a - 1)))
+    with torch.no_grad():
+        raw = agent.trainer.policy(rec.input, rec.choices)
+        with_prior = trainer.logits(rec)
+    for task in core.decides:
+        torch.testing.assert_close(with_prior[task] - raw[task], rec.prior[task])
+    with pytest.raises(ValueError, match="deviate"):
+        trainer.set_prior(core, chosen, 1.0)
 
 
 def test_joint_agent_decides_every_task(graph40) -> None:

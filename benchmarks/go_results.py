@@ -17,9 +17,9 @@ Writes under ``--out`` (default ``leaderboard/go``):
 
 Agents: ``go`` is GO-one, PPO from scratch as in the paper; ``go+warm`` starts PPO from
 the best of the placement heuristics (``agents.go.agent.WARM_CANDIDATES``, one evaluation
-each, charged), held as a fixed prior on the logits, a warm start the paper does not use. Searches start from
-the TensorFlow default like the paper's HDP baseline, and ``annealing+warm`` from the m-SCT
-placement.
+each, charged), held as a fixed prior on the logits, a warm start the paper does not use.
+Searches start from the TensorFlow default like the paper's HDP baseline, and
+``annealing+warm`` from the m-SCT placement.
 """
 
 from __future__ import annotations

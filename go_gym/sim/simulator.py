@@ -238,32 +238,31 @@ def _colocation_pairs(graph: OpGraph) -> tuple[NDArray[np.int64], NDArray[np.int
 
 @numba.njit(cache=True)
 def _first_violations(  # type: ignore[no-untyped-def]
-    placements, pair_a, pair_b, peaks, capacity
+    placements, pair_a, pair_b, peaks, capacity, split, over
 ):
-    """The rows with a colocation pair split over two devices or a device over its memory
-    capacity, and per row the first such pair and device (-1 where none).
+    """Per row, the first colocation pair split over two devices (``split[r]``) and the first
+    device over its memory capacity (``over[r]``), -1 where none; returns the number of rows
+    with either.
 
-    Compiled because NumPy needs a dozen temporaries for what is one short loop: they took
-    a quarter of a small graph's ``simulate`` call.
+    Compiled, and writing into the caller's arrays, because this runs after every simulation
+    and NumPy needs a dozen temporaries for what is one short loop (they took a quarter of a
+    small graph's ``simulate`` call); returning arrays would cost as much again.
     """
-    k = placements.shape[0]
-    split = np.full(k, -1, np.int64)
-    over = np.full(k, -1, np.int64)
-    bad_rows = np.empty(k, np.int64)
     n_bad = 0
-    for r in range(k):
+    for r in range(placements.shape[0]):
+        split[r] = -1
         for j in range(pair_a.shape[0]):
             if placements[r, pair_a[j]] != placements[r, pair_b[j]]:
                 split[r] = j
                 break
+        over[r] = -1
         for d in range(capacity.shape[0]):
             if peaks[r, d] > capacity[d]:
                 over[r] = d
                 break
         if split[r] >= 0 or over[r] >= 0:
-            bad_rows[n_bad] = r
             n_bad += 1
-    return bad_rows[:n_bad], split, over
+    return n_bad
 
 
 def _invalid_reasons(
@@ -276,25 +275,27 @@ def _invalid_reasons(
     invalid ("" when valid): the first device out of memory, then the first colocation group
     on two devices. Messages are built only for invalid rows."""
     pair_a, pair_b = _colocation_pairs(graph)
-    bad_rows, split, over = _first_violations(
-        placements, pair_a, pair_b, peaks, cluster.memory_bytes
-    )
-    reasons = [""] * placements.shape[0]
-    for r in bad_rows.tolist():
+    k = placements.shape[0]
+    split = np.empty(k, np.int64)
+    over = np.empty(k, np.int64)
+    reasons = [""] * k
+    if _first_violations(placements, pair_a, pair_b, peaks, cluster.memory_bytes, split, over) == 0:
+        return reasons
+    for r, (j, d) in enumerate(zip(split.tolist(), over.tolist(), strict=True)):
         parts = []
-        if over[r] >= 0:
-            d = int(over[r])
+        if d >= 0:
             parts.append(
                 f"out of memory on device {d} ({cluster.device_names[d]}): peak "
                 f"{peaks[r, d]:.6g} bytes > capacity {cluster.memory_bytes[d]:.6g}"
             )
-        if split[r] >= 0:
-            a, b = int(pair_a[split[r]]), int(pair_b[split[r]])
+        if j >= 0:
+            a, b = int(pair_a[j]), int(pair_b[j])
             parts.append(
                 f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
                 f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
             )
-        reasons[r] = "; ".join(parts)
+        if parts:
+            reasons[r] = "; ".join(parts)
     return reasons
 
 

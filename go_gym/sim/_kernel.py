@@ -204,6 +204,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
     dev_sched = np.full(n_dev, -1.0)  # time of the pending device event (non-eager), or -1
     dirty = np.zeros(n_dev, np.bool_)  # eager: device to check once time t is done
     n_dirty = 0
+    last_dirty = 0  # the device marked last (the only one when n_dirty == 1)
     to_start = np.empty(n_dev, np.int64)  # devices that try to start a unit now
     ch_free = np.zeros(n_chan, np.float64)
     ch_sched = np.full(n_chan, -1.0)
@@ -260,6 +261,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     if not dirty[dv]:
                         dirty[dv] = True
                         n_dirty += 1
+                        last_dirty = dv
                 elif dev_sched[dv] != t:
                     dev_sched[dv] = t
                     pend_t[n_pend] = t
@@ -310,11 +312,18 @@ def simulate_core(  # type: ignore[no-untyped-def]
             next_t = np.inf
         if n_dirty > 0 and next_t > t:
             # 3a. Eager: every event at time t is done; waiting devices start, by index.
-            for d in range(n_dev):
-                if dirty[d]:
-                    dirty[d] = False
-                    to_start[n_start] = d
-                    n_start += 1
+            if n_dirty == 1:
+                # The common case, without a scan of every device: that scan's branch is
+                # unpredictable under a random placement and cost 5-9% of the kernel's time.
+                dirty[last_dirty] = False
+                to_start[0] = last_dirty
+                n_start = 1
+            else:
+                for d in range(n_dev):
+                    if dirty[d]:
+                        dirty[d] = False
+                        to_start[n_start] = d
+                        n_start += 1
             n_dirty = 0
         elif not has_front and hsize == 0:
             break
@@ -366,6 +375,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     # Free now with units waiting (units released below mark it themselves).
                     dirty[d] = True
                     n_dirty += 1
+                    last_dirty = d
                 mem[d] -= transient[u]
                 for q in range(_ix(in_ptr[u]), _ix(in_ptr[u + 1])):
                     p = _ix(in_pair[q])
@@ -533,6 +543,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 if not dirty[d]:
                     dirty[d] = True
                     n_dirty += 1
+                    last_dirty = d
                 continue
             if t >= dev_free[d] and qn[d] > 0:
                 base = _ix(qoff[d])

@@ -237,32 +237,72 @@ def _colocation_pairs(graph: OpGraph) -> tuple[NDArray[np.int64], NDArray[np.int
 
 
 @numba.njit(cache=True)
+def _first_violation(placement, pair_a, pair_b, peak, capacity):  # type: ignore[no-untyped-def]
+    """The first colocation pair split over two devices and the first device over its memory
+    capacity under one placement, each -1 where there is none.
+
+    Compiled, because this runs after every simulation and NumPy needs a dozen temporaries
+    for what is one short loop (they took a quarter of a small graph's ``simulate`` call).
+    """
+    split = -1
+    for j in range(pair_a.shape[0]):
+        if placement[pair_a[j]] != placement[pair_b[j]]:
+            split = j
+            break
+    over = -1
+    for d in range(capacity.shape[0]):
+        if peak[d] > capacity[d]:
+            over = d
+            break
+    return split, over
+
+
+@numba.njit(cache=True)
 def _first_violations(  # type: ignore[no-untyped-def]
     placements, pair_a, pair_b, peaks, capacity, split, over
 ):
-    """Per row, the first colocation pair split over two devices (``split[r]``) and the first
-    device over its memory capacity (``over[r]``), -1 where none; returns the number of rows
-    with either.
-
-    Compiled, and writing into the caller's arrays, because this runs after every simulation
-    and NumPy needs a dozen temporaries for what is one short loop (they took a quarter of a
-    small graph's ``simulate`` call); returning arrays would cost as much again.
-    """
+    """`_first_violation` of every row, written into ``split`` and ``over``; returns the
+    number of rows with either (writing into the caller's arrays: returning arrays would cost
+    as much again)."""
     n_bad = 0
     for r in range(placements.shape[0]):
-        split[r] = -1
-        for j in range(pair_a.shape[0]):
-            if placements[r, pair_a[j]] != placements[r, pair_b[j]]:
-                split[r] = j
-                break
-        over[r] = -1
-        for d in range(capacity.shape[0]):
-            if peaks[r, d] > capacity[d]:
-                over[r] = d
-                break
+        split[r], over[r] = _first_violation(placements[r], pair_a, pair_b, peaks[r], capacity)
         if split[r] >= 0 or over[r] >= 0:
             n_bad += 1
     return n_bad
+
+
+def _reason(
+    graph: OpGraph, cluster: Cluster, split: int, over: int, peak: NDArray[np.float64]
+) -> str:
+    """Why a placement is invalid, from `_first_violation`'s indices ("" when both are -1):
+    the device out of memory, then the colocation group on two devices."""
+    parts = []
+    if over >= 0:
+        parts.append(
+            f"out of memory on device {over} ({cluster.device_names[over]}): peak "
+            f"{peak[over]:.6g} bytes > capacity {cluster.memory_bytes[over]:.6g}"
+        )
+    if split >= 0:
+        pair_a, pair_b = _colocation_pairs(graph)
+        a, b = int(pair_a[split]), int(pair_b[split])
+        parts.append(
+            f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
+            f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
+        )
+    return "; ".join(parts)
+
+
+def _invalid_reason(
+    graph: OpGraph,
+    cluster: Cluster,
+    placement: NDArray[np.int64],
+    peak: NDArray[np.float64],
+) -> str:
+    """Why one (n_ops,) placement with (n_devices,) peak memory is invalid ("" when valid)."""
+    pair_a, pair_b = _colocation_pairs(graph)
+    split, over = _first_violation(placement, pair_a, pair_b, peak, cluster.memory_bytes)
+    return _reason(graph, cluster, split, over, peak) if split >= 0 or over >= 0 else ""
 
 
 def _invalid_reasons(
@@ -271,9 +311,8 @@ def _invalid_reasons(
     placements: NDArray[np.int64],
     peaks: NDArray[np.float64],
 ) -> list[str]:
-    """For each row of (K, n_ops) placements and (K, n_devices) peak memory, why the row is
-    invalid ("" when valid): the first device out of memory, then the first colocation group
-    on two devices. Messages are built only for invalid rows."""
+    """`_invalid_reason` of each row of (K, n_ops) placements and (K, n_devices) peaks, with
+    one compiled pass over all rows; messages are built only for invalid rows."""
     pair_a, pair_b = _colocation_pairs(graph)
     k = placements.shape[0]
     split = np.empty(k, np.int64)
@@ -282,20 +321,8 @@ def _invalid_reasons(
     if _first_violations(placements, pair_a, pair_b, peaks, cluster.memory_bytes, split, over) == 0:
         return reasons
     for r, (j, d) in enumerate(zip(split.tolist(), over.tolist(), strict=True)):
-        parts = []
-        if d >= 0:
-            parts.append(
-                f"out of memory on device {d} ({cluster.device_names[d]}): peak "
-                f"{peaks[r, d]:.6g} bytes > capacity {cluster.memory_bytes[d]:.6g}"
-            )
-        if j >= 0:
-            a, b = int(pair_a[j]), int(pair_b[j])
-            parts.append(
-                f"colocation group {int(graph.colocation[a])} spans devices: op {a} "
-                f"({str(graph.op_names[a])!r}) and op {b} ({str(graph.op_names[b])!r})"
-            )
-        if parts:
-            reasons[r] = "; ".join(parts)
+        if j >= 0 or d >= 0:
+            reasons[r] = _reason(graph, cluster, j, d, peaks[r])
     return reasons
 
 
@@ -422,7 +449,7 @@ def simulate(
             f"fusion plan makes the contracted graph cyclic: only {n_done} of {n_units} "
             "groups could run"
         )
-    reason = _invalid_reasons(graph, cluster, pl[None, :], peak[None, :])[0]
+    reason = _invalid_reason(graph, cluster, pl, peak)
     tl = None
     if timeline:
         n_x = int(n_x)
@@ -445,7 +472,7 @@ def simulate(
         step_time=float(step) / scale,
         valid=not reason,
         peak_memory=peak,
-        busy_time=busy / scale,
+        busy_time=busy if scale == 1.0 else busy / scale,
         bytes_moved=float(moved),
         n_transfers=int(n_x),
         reason=reason,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from go_gym.sim import simulate, simulate_many
+from go_gym.sim._kernel import RING_MAX_DEVICES
 from tests.sim.reference import reference_simulate
-from tests.sim.sim_cases import random_case
+from tests.sim.sim_cases import random_case, tie_cluster
 
 
 def _check(case: dict, profile: str) -> None:
@@ -34,6 +35,19 @@ def test_kernel_matches_reference(profile: str, block: int) -> None:
     """5 blocks x 110 seeds = 550 random cases per profile (1,100 in all)."""
     for seed in range(block * 110, (block + 1) * 110):
         _check(random_case(seed), profile)
+
+
+@pytest.mark.parametrize("profile", ["go", "placeto"])
+def test_kernel_matches_reference_on_large_clusters(profile: str) -> None:
+    """Past RING_MAX_DEVICES devices the kernel queues events in a heap instead of a sorted
+    ring: the same random graphs, spread over 17-24 devices, must still match the twin."""
+    for seed in range(120):
+        case = random_case(seed)
+        rng = np.random.default_rng(seed)
+        n_dev = RING_MAX_DEVICES + int(rng.integers(1, 9))
+        case["cluster"] = tie_cluster(n_dev, memory=float(case["cluster"].memory_bytes[0]))
+        case["placement"] = rng.integers(0, n_dev, case["graph"].n_ops)
+        _check(case, profile)
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ and the simulator scores the whole decision. One PPO iteration on a graph theref
    unbiased, per-graph baseline; no value network is needed), and advantages are
    normalised by the batch standard deviation;
 4. ``epochs`` passes of the clipped PPO objective on the K samples, recomputing the logits
-   with gradient each epoch, with an entropy bonus, Adam and gradient-norm clipping.
+   with gradient each epoch, with an entropy bonus, Adam and gradient-norm clipping; the
+   passes stop early once the policy has moved ``target_kl`` (mean per-node KL divergence)
+   from the one that sampled them.
 
 The log-probability of a decision is the sum over nodes (and tasks) of per-node
 log-probabilities. Clipping that sum's ratio would clip almost everything on graphs of
@@ -47,6 +49,13 @@ from go_gym.envs.graph_env import REWARDS, GraphOptEnv
 class PPOConfig:
     """PPO settings (saved with checkpoints; plain types only).
 
+    The defaults (16 epochs, clip 0.3, KL target 0.01) come from a sweep on quick-v0 and a
+    held-out check on go-paper-v0 (README, "The GO agent"): more passes per batch learn
+    faster, and the KL target stops them before the policy collapses onto its first good
+    decision. 16 epochs at clip 0.3 without it: 1.225x the human expert's speed on quick-v0
+    but 0.59x on go-paper-v0 (transformer-xl-2 327 ms instead of 149 ms); with it 1.204x and
+    0.82x, where the former defaults (4 epochs, clip 0.2, no target) gave 1.098x and 0.65x.
+
     Attributes:
         samples: K, decisions sampled per iteration from one forward.
         epochs: Clipped-objective passes over the K samples per iteration.
@@ -55,21 +64,26 @@ class PPOConfig:
         entropy_coef: Weight of the mean per-node entropy bonus.
         max_grad_norm: Gradient-norm clip.
         greedy_row: Also score the argmax decision each iteration (one more evaluation).
+        target_kl: Stop an iteration's epochs early once the mean per-node KL divergence
+            from the sampling policy exceeds this (None: always run every epoch).
     """
 
     samples: int = 32
-    epochs: int = 4
-    clip: float = 0.2
+    epochs: int = 16
+    clip: float = 0.3
     lr: float = 1e-3
     entropy_coef: float = 0.01
     max_grad_norm: float = 1.0
     greedy_row: bool = True
+    target_kl: float | None = 0.01
 
     def __post_init__(self) -> None:
         if self.samples < 2:
             raise ValueError(f"samples must be >= 2 (a batch-mean baseline), got {self.samples}")
         if self.epochs < 1 or not 0 < self.clip < 1 or self.lr <= 0:
             raise ValueError("need epochs >= 1, 0 < clip < 1, lr > 0")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types (for checkpoints)."""
@@ -239,9 +253,15 @@ class PPOTrainer:
             advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
             with torch.no_grad():
                 old = self.log_probs(logits, actions)
-            for _ in range(cfg.epochs):
+            for epoch in range(cfg.epochs):
                 new_logits = self.logits(rec)
-                ratio = (self.log_probs(new_logits, actions) - old).exp()
+                log_ratio = self.log_probs(new_logits, actions) - old
+                if cfg.target_kl is not None and epoch > 0:
+                    with torch.no_grad():  # the k3 estimator, per node, of KL(old || new)
+                        kl = float((log_ratio.exp() - 1 - log_ratio).mean())
+                    if kl > cfg.target_kl:
+                        break
+                ratio = log_ratio.exp()
                 surrogate = torch.minimum(
                     ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage
                 )

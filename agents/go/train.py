@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=PPOConfig.lr)
     parser.add_argument("--entropy-coef", type=float, default=PPOConfig.entropy_coef)
     parser.add_argument("--clip", type=float, default=PPOConfig.clip, help="per-node ratio clip")
+    parser.add_argument(
+        "--target-kl",
+        type=float,
+        default=PPOConfig.target_kl,
+        help="stop an iteration's epochs at this mean per-node KL (0: run them all)",
+    )
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--segment", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -196,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         clip=args.clip,
         lr=args.lr,
         entropy_coef=args.entropy_coef,
+        target_kl=args.target_kl or None,
     )
     trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
     if state is not None:

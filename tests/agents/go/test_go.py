@@ -133,6 +133,25 @@ def test_ppo_reaches_known_optimum() -> None:
     assert greedy[1] != greedy[4]
 
 
+def test_target_kl_stops_the_epochs_early(graph40) -> None:
+    """A KL target no update can stay under leaves one epoch per iteration (the same weights
+    as ``epochs=1``); without one every epoch runs and the weights move further."""
+    weights = {}
+    for name, cfg in {
+        "one": PPOConfig(samples=8, epochs=1),
+        "stopped": PPOConfig(samples=8, epochs=6, target_kl=1e-12),
+        "all": PPOConfig(samples=8, epochs=6, target_kl=None),
+    }.items():
+        core = core_env(_env("GOPlacement-v0", graph40))
+        trainer = PPOTrainer(make_policy(SMALL, seed=0), cfg, seed=0)
+        trainer.step(core)
+        weights[name] = torch.cat([p.detach().reshape(-1) for p in trainer.policy.parameters()])
+    torch.testing.assert_close(weights["stopped"], weights["one"], rtol=0, atol=0)
+    assert not torch.equal(weights["all"], weights["one"])
+    with pytest.raises(ValueError, match="target_kl"):
+        PPOConfig(target_kl=0.0)
+
+
 def test_checkpoint_round_trip(tmp_path, graph40) -> None:
     env = _env("GOPlacement-v0", graph40)
     core = core_env(env)

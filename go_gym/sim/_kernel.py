@@ -310,7 +310,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 while True:
                     pj = _ix((j - 1) & mask)
                     pa = ht[pj]
-                    if pa < et or (pa == et and hk[pj] < ek):
+                    if pa < et or (pa == et and hk[pj] <= ek):  # stops at the head at the latest
                         break
                     jj = _ix(j & mask)
                     ht[jj] = pa

@@ -16,7 +16,7 @@ Data structures, all preallocated arrays:
   device) goes in front of the head, any other is inserted from the tail (new events tend to
   be the latest), and a pop takes the head. A binary heap makes one data-dependent, hard to
   predict comparison per level on every push and pop; the ring makes about one per event,
-  and measured 4-8% less kernel time on the zoo and random graphs on 8 devices (22% on 16).
+  and measured 3-8% less kernel time on the zoo and random graphs on 8 devices (8-22% on 16).
   Larger clusters keep hundreds of transfers in flight, which would make insertion long,
   and use a binary heap in the same arrays;
 - one ready heap per device (segments of one array, sized by the units placed there);

@@ -614,6 +614,95 @@ def simulate_core(  # type: ignore[no-untyped-def]
     return step, n_x, moved, n_done
 
 
+@numba.njit(cache=True)
+def simulate_untimed(  # type: ignore[no-untyped-def]
+    times,
+    gap,
+    qrank,
+    evkey,
+    persistent,
+    start_alloc,
+    transient,
+    in_ptr,
+    in_pair,
+    out_ptr,
+    out_ut,
+    ut_prod,
+    ut_bytes,
+    ut_home,
+    cons_ptr,
+    cons_unit,
+    pair_ut,
+    sources,
+    dev_in,
+    prio,
+    queue_mode,
+    bus_mode,
+    chan_lat,
+    chan_bw,
+    hold,
+    dev_evkey,
+    chan_evkey,
+    type_end,
+    type_arr,
+    type_chan,
+    type_dev,
+    eager,
+    peak,
+    busy,
+):
+    """`simulate_core` without a timeline: its start/end records go to scratch arrays made
+    here. Allocating in compiled code costs a fraction of a ``np.empty`` from Python (about
+    0.7 us per call less on a 2-op graph), and the call has seven arguments fewer.
+    (Allocating inside `simulate_core` itself, into its argument names, made its loop up
+    to 1.4x slower.)"""
+    n_units = times.shape[0]
+    n_pairs = cons_unit.shape[0]
+    return simulate_core(
+        times,
+        gap,
+        qrank,
+        evkey,
+        persistent,
+        start_alloc,
+        transient,
+        in_ptr,
+        in_pair,
+        out_ptr,
+        out_ut,
+        ut_prod,
+        ut_bytes,
+        ut_home,
+        cons_ptr,
+        cons_unit,
+        pair_ut,
+        sources,
+        dev_in,
+        prio,
+        queue_mode,
+        bus_mode,
+        chan_lat,
+        chan_bw,
+        hold,
+        dev_evkey,
+        chan_evkey,
+        type_end,
+        type_arr,
+        type_chan,
+        type_dev,
+        eager,
+        np.empty(n_units, np.float64),
+        np.empty(n_units, np.float64),
+        peak,
+        busy,
+        np.empty(n_pairs, np.int32),
+        np.empty(n_pairs, np.int32),
+        np.empty(n_pairs, np.int32),
+        np.empty(n_pairs, np.float64),
+        np.empty(n_pairs, np.float64),
+    )
+
+
 @numba.njit(cache=True, parallel=True)
 def simulate_batch(  # type: ignore[no-untyped-def]
     times,
@@ -665,18 +754,9 @@ def simulate_batch(  # type: ignore[no-untyped-def]
     """
     n_dev = peak.shape[1]
     for k in numba.prange(lo.shape[0]):
-        n_units = hi[k, 0] - lo[k, 0]
-        n_pairs = hi[k, 15] - lo[k, 15]
-        u_start = np.empty(n_units, np.float64)
-        u_end = np.empty(n_units, np.float64)
         pk = np.empty(n_dev, np.float64)
         bz = np.empty(n_dev, np.float64)
-        x_ut = np.empty(n_pairs, np.int32)
-        x_src = np.empty(n_pairs, np.int32)
-        x_dst = np.empty(n_pairs, np.int32)
-        x_start = np.empty(n_pairs, np.float64)
-        x_end = np.empty(n_pairs, np.float64)
-        st, nx, mv, nd = simulate_core(
+        st, nx, mv, nd = simulate_untimed(
             times[lo[k, 0] : hi[k, 0]],
             gap[lo[k, 1] : hi[k, 1]],
             qrank[lo[k, 2] : hi[k, 2]],
@@ -709,15 +789,8 @@ def simulate_batch(  # type: ignore[no-untyped-def]
             type_chan,
             type_dev,
             eager,
-            u_start,
-            u_end,
             pk,
             bz,
-            x_ut,
-            x_src,
-            x_dst,
-            x_start,
-            x_end,
         )
         step[k] = st
         n_xfer[k] = nx

@@ -417,33 +417,34 @@ def simulate(
     params, scale = _params(cluster, prof, pr is not None)
     n_units = units.n_units
     n_dev = cluster.n_devices
-    n_pairs = units.arrays.cons_unit.shape[0]
-    u_start = np.empty(n_units)
-    u_end = np.empty(n_units)
     peak = np.empty(n_dev)
     busy = np.empty(n_dev)
-    # Transfer records are int32 in the kernel (less memory traffic per transfer); the
-    # timeline hands them out as int64.
-    x_ut = np.empty(n_pairs, np.int32)
-    x_src = np.empty(n_pairs, np.int32)
-    x_dst = np.empty(n_pairs, np.int32)
-    x_start = np.empty(n_pairs)
-    x_end = np.empty(n_pairs)
-    step, n_x, moved, n_done = K.simulate_core(
-        *units.arrays,
-        dev_u,
-        prio_u,
-        *params,
-        u_start,
-        u_end,
-        peak,
-        busy,
-        x_ut,
-        x_src,
-        x_dst,
-        x_start,
-        x_end,
-    )
+    if timeline:
+        n_pairs = units.arrays.cons_unit.shape[0]
+        u_start, u_end = np.empty(n_units), np.empty(n_units)
+        # Transfer records are int32 in the kernel (less memory traffic per transfer); the
+        # timeline hands them out as int64.
+        x_ut, x_src, x_dst = (np.empty(n_pairs, np.int32) for _ in range(3))
+        x_start, x_end = np.empty(n_pairs), np.empty(n_pairs)
+        step, n_x, moved, n_done = K.simulate_core(
+            *units.arrays,
+            dev_u,
+            prio_u,
+            *params,
+            u_start,
+            u_end,
+            peak,
+            busy,
+            x_ut,
+            x_src,
+            x_dst,
+            x_start,
+            x_end,
+        )
+    else:
+        step, n_x, moved, n_done = K.simulate_untimed(
+            *units.arrays, dev_u, prio_u, *params, peak, busy
+        )
     if n_done < n_units:
         raise ValueError(
             f"fusion plan makes the contracted graph cyclic: only {n_done} of {n_units} "

@@ -23,6 +23,11 @@ def _check(case: dict, profile: str) -> None:
     assert got.peak_memory.tolist() == ref.peak_memory, where
     assert got.busy_time == pytest.approx(ref.busy_time, rel=1e-12, abs=1e-18), where
     assert got.bytes_moved == pytest.approx(ref.bytes_moved, rel=1e-12), where
+    # Without a timeline the kernel runs on scratch arrays of its own: same results.
+    plain = simulate(**kwargs, profile=profile)
+    assert plain.step_time == got.step_time, where
+    assert plain.peak_memory.tolist() == got.peak_memory.tolist(), where
+    assert (plain.n_transfers, plain.reason) == (got.n_transfers, got.reason), where
     tl = got.timeline
     assert tl is not None
     assert tl.unit_start.tolist() == [ref.unit_start[u] for u in range(got.n_units)], where

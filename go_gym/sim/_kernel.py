@@ -615,83 +615,19 @@ def simulate_core(  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def simulate_untimed(  # type: ignore[no-untyped-def]
-    times,
-    gap,
-    qrank,
-    evkey,
-    persistent,
-    start_alloc,
-    transient,
-    in_ptr,
-    in_pair,
-    out_ptr,
-    out_ut,
-    ut_prod,
-    ut_bytes,
-    ut_home,
-    cons_ptr,
-    cons_unit,
-    pair_ut,
-    sources,
-    dev_in,
-    prio,
-    queue_mode,
-    bus_mode,
-    chan_lat,
-    chan_bw,
-    hold,
-    dev_evkey,
-    chan_evkey,
-    type_end,
-    type_arr,
-    type_chan,
-    type_dev,
-    eager,
-    peak,
-    busy,
-):
-    """`simulate_core` without a timeline, for single calls: its start/end records go to
-    scratch arrays made here. Allocating in compiled code costs a fraction of a ``np.empty``
-    from Python, and the call has seven arguments fewer: 4.75 -> 4.37 us per call on a 2-op
-    graph, 25.0 -> 24.3 us on transformer-xl-2, the same at 10k and 80k ops (A/B in one
-    process). Allocating inside `simulate_core` itself, into its argument names, made its
-    loop up to 1.4x slower."""
-    n_units = times.shape[0]
-    n_pairs = cons_unit.shape[0]
+def simulate_untimed(peak, busy, *inputs):  # type: ignore[no-untyped-def]
+    """`simulate_core` without a timeline, for single calls: ``inputs`` are its arguments up
+    to ``eager``, and its start/end records go to scratch arrays made here.
+
+    Allocating in compiled code costs a fraction of a ``np.empty`` from Python, and the call
+    has seven arguments fewer: 4.75 -> 4.37 us per call on a 2-op graph, 25.0 -> 24.3 us on
+    transformer-xl-2, the same at 10k and 80k ops (A/B in one process). Allocating inside
+    `simulate_core` itself, into its argument names, made its loop up to 1.4x slower.
+    """
+    n_units = inputs[0].shape[0]  # times
+    n_pairs = inputs[15].shape[0]  # cons_unit
     return simulate_core(
-        times,
-        gap,
-        qrank,
-        evkey,
-        persistent,
-        start_alloc,
-        transient,
-        in_ptr,
-        in_pair,
-        out_ptr,
-        out_ut,
-        ut_prod,
-        ut_bytes,
-        ut_home,
-        cons_ptr,
-        cons_unit,
-        pair_ut,
-        sources,
-        dev_in,
-        prio,
-        queue_mode,
-        bus_mode,
-        chan_lat,
-        chan_bw,
-        hold,
-        dev_evkey,
-        chan_evkey,
-        type_end,
-        type_arr,
-        type_chan,
-        type_dev,
-        eager,
+        *inputs,
         np.empty(n_units, np.float64),
         np.empty(n_units, np.float64),
         peak,

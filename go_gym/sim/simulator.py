@@ -461,7 +461,7 @@ def simulate(
         )
     else:
         step, n_x, moved, n_done = K.simulate_untimed(
-            *units.arrays, dev_u, prio_u, *params, peak, busy
+            peak, busy, *units.arrays, dev_u, prio_u, *params
         )
     if n_done < n_units:
         raise ValueError(

@@ -300,12 +300,12 @@ def _reason(
 ) -> str:
     """Why a placement is invalid, from `_first_violation`'s indices ("" when both are -1):
     the device out of memory, then the colocation group on two devices."""
-    parts = []
-    if over >= 0:
-        parts.append(
-            f"out of memory on device {over} ({cluster.device_names[over]}): peak "
-            f"{peak[over]:.6g} bytes > capacity {cluster.memory_bytes[over]:.6g}"
-        )
+    if over < 0:  # the common invalid case under a search's random placements
+        return _colocation_message(graph, split) if split >= 0 else ""
+    parts = [
+        f"out of memory on device {over} ({cluster.device_names[over]}): peak "
+        f"{peak[over]:.6g} bytes > capacity {cluster.memory_bytes[over]:.6g}"
+    ]
     if split >= 0:
         parts.append(_colocation_message(graph, split))
     return "; ".join(parts)

@@ -13,14 +13,26 @@ Data structures, all preallocated arrays:
   share one int64 word (see ``EV_SHIFT``). It holds O(devices + channels) events, a handful
   on clusters of up to ``RING_MAX_DEVICES`` devices, and there it is a sorted ring buffer:
   an event earlier than everything queued (a unit followed at once by the next on its
-  device) goes in front of the head, any other is inserted from the tail (new events tend to
-  be the latest), and a pop takes the head. A binary heap makes one data-dependent, hard to
-  predict comparison per level on every push and pop; the ring makes about one per event,
-  and measured 3-8% less kernel time on the zoo and random graphs on 8 devices (8-22% on 16).
+  device) goes in front of the head, any other is inserted from the tail, and a pop takes
+  the head. A binary heap makes one data-dependent, hard to predict comparison per level on
+  every push and pop; the ring makes about one per event, and measured 3-8% less kernel time
+  on the zoo and random graphs on 8 devices (8-22% on 16). (New events land 1-2 places from
+  the head on average and 4-5 from the tail, under a random placement on 8 devices, but a
+  scan from the head measured the same: what costs is the scan's one mispredicted exit, not
+  its length.) A unit's end and a transfer's arrival go into the ring where they are
+  created; buffering them and inserting them in a loop after the event cost that loop's
+  exit, whose trip count (0-3) the branch predictor cannot guess: 3-5% of the kernel's time.
   Larger clusters keep hundreds of transfers in flight, which would make insertion long,
   and use a binary heap in the same arrays;
 - one ready heap per device (segments of one array, sized by the units placed there);
-- one FIFO per channel (a linked list through the transfer records).
+- one FIFO per channel (a linked list through the transfer records);
+- per received copy of a tensor ("go": one per tensor and destination device), the list of
+  its consumers there (linked through ``plink``), so an arrival releases them directly: it
+  used to scan the tensor's consumers for those on its device, one unpredictable branch
+  per consumer (1.4 of the ~15 mispredicted branches per op under a random placement).
+
+The start and end times of units and transfers are written only when the caller wants a
+timeline (full-size arrays; empty ones otherwise): 1-2% of the kernel's time at 80k ops.
 
 Two ways of starting work, chosen by ``eager`` (a profile parameter):
 
@@ -35,8 +47,9 @@ Two ways of starting work, chosen by ``eager`` (a profile parameter):
   next device starts), but it keeps two queue operations per unit and per transfer out of
   the queue. The twin uses explicit start events, and the tests check they agree.
 
-Queue and heap operations are written out inline: numba keeps atomic reference-count updates
-around array arguments of helper calls inside this loop, which doubled its cost.
+Queue and heap operations are written out inline, or in a helper numba inlines itself
+(``inline="always"``, `_ring_insert`): numba keeps atomic reference-count updates around
+array arguments of ordinary helper calls inside this loop, which doubled its cost.
 Indices known to be non-negative go through `_unsigned_index` (uint32), which keeps numba's
 negative-index wraparound code out of the loop; together with the packed heap words this cut
 the instructions per 80k-op simulation by about 30% (callgrind), with bit-identical results.
@@ -100,6 +113,36 @@ BUS_PER_LINK = 0  # one transfer per (tensor, destination device) on channel src
 BUS_PER_SOURCE = 1  # one transfer per unit output on its source device's single bus
 
 
+@numba.njit(inline="always")
+def _ring_insert(ht, hk, head, hsize, mask, et, ek):  # type: ignore[no-untyped-def]
+    """Insert event (et, ek) into the sorted ring ht/hk[head : head + hsize]; returns the head.
+
+    In front of the head when earlier than everything queued, else by insertion from the tail.
+    Inlined into `simulate_core` (as fast as the code written out there, in one A/B run).
+    """
+    if hsize > mask:
+        raise RuntimeError("go_gym.sim kernel: event queue overflow (please report)")
+    if hsize == 0 or et < ht[_ix(head)] or (et == ht[_ix(head)] and ek < hk[_ix(head)]):
+        head = (head - 1) & mask
+        ht[head] = et
+        hk[head] = ek
+        return head
+    j = head + hsize
+    while True:
+        pj = _ix((j - 1) & mask)
+        pa = ht[pj]
+        if pa < et or (pa == et and hk[pj] <= ek):  # stops at the head at the latest
+            break
+        jj = _ix(j & mask)
+        ht[jj] = pa
+        hk[jj] = hk[pj]
+        j -= 1
+    jj = _ix(j & mask)
+    ht[jj] = et
+    hk[jj] = ek
+    return head
+
+
 @numba.njit(cache=True)
 def simulate_core(  # type: ignore[no-untyped-def]
     times,
@@ -154,6 +197,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
     n_ut = ut_prod.shape[0]
     n_pairs = cons_unit.shape[0]
     n_chan = chan_lat.shape[0]
+    record = u_start.shape[0] > 0  # a timeline is wanted (u_start, u_end, x_start, x_end)
     km = max(n_units, max(n_chan, n_dev)) + 1
     if 4 * km >= 1 << 31 or 4 * (n_pairs + km) >= 1 << 31:
         raise ValueError("go_gym.sim kernel: graph too large for 32-bit event keys")
@@ -175,6 +219,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
     src_ref = np.empty(n_ut, np.int32)  # local consumers + transfers left of a produced ut
     stamp = np.full(n_dev, -1, np.int64)  # last ut sent to each device
     first = np.zeros(n_dev, np.int64)  # its first pair there
+    lastp = np.zeros(n_dev, np.int64)  # its last pair so far
+    plink = np.empty(n_pairs, np.int32)  # next pair served by the same received copy, or -1
 
     # --- ready heaps: one segment per device --------------------------------------------------
     qoff = np.zeros(n_dev + 1, np.int64)
@@ -281,8 +327,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     n_pend += 1
         n_ready = 0
 
-        # 2. New events join the queue (see the module docstring): in the ring, in front of
-        #    the head when earlier than everything queued, else by insertion from the tail.
+        # 2. Other new events join the queue (device and channel start events of "placeto";
+        #    every event on a cluster large enough for the heap): see the module docstring.
         for i in range(n_pend):
             et = pend_t[i]
             ek = pend_k[i]
@@ -301,24 +347,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     j = parent
                 ht[j] = et
                 hk[j] = ek
-            elif hsize == 0 or et < ht[_ix(head)] or (et == ht[_ix(head)] and ek < hk[_ix(head)]):
-                head = (head - 1) & mask
-                ht[head] = et
-                hk[head] = ek
             else:
-                j = head + hsize
-                while True:
-                    pj = _ix((j - 1) & mask)
-                    pa = ht[pj]
-                    if pa < et or (pa == et and hk[pj] <= ek):  # stops at the head at the latest
-                        break
-                    jj = _ix(j & mask)
-                    ht[jj] = pa
-                    hk[jj] = hk[pj]
-                    j -= 1
-                jj = _ix(j & mask)
-                ht[jj] = et
-                hk[jj] = ek
+                head = _ring_insert(ht, hk, head, hsize, mask, et, ek)
             hsize += 1
         n_pend = 0
 
@@ -428,6 +458,10 @@ def simulate_core(  # type: ignore[no-untyped-def]
                                 n_xfer += 1
                                 if bus_mode == BUS_PER_LINK:
                                     c = d * n_dev + dv
+                            else:
+                                plink[_ix(lastp[dv])] = p
+                            lastp[dv] = p
+                            plink[p] = -1
                             r = _ix(first[dv])
                             rep[p] = r
                             recv_ref[r] += 1
@@ -475,14 +509,14 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     mem[dd] += nbytes
                     if mem[dd] > peak[dd]:
                         peak[dd] = mem[dd]
-                    xr = x_rep[x]
-                    for p in range(_ix(xr), _ix(cons_ptr[ut + 1])):
-                        if rep[p] == xr:
-                            v = _ix(cons_unit[p])
-                            dep[v] -= 1
-                            if dep[v] == 0:
-                                ready[n_ready] = v
-                                n_ready += 1
+                    p = x_rep[x]
+                    while p >= 0:  # the consumers this copy serves (usually one)
+                        v = _ix(cons_unit[_ix(p)])
+                        dep[v] -= 1
+                        if dep[v] == 0:
+                            ready[n_ready] = v
+                            n_ready += 1
+                        p = plink[_ix(p)]
                     if eager:
                         ch_try[n_try] = s * n_dev + dd
                         n_try += 1
@@ -532,13 +566,19 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 arrive = t + (chan_lat[c] + nbytes / chan_bw[c])
                 free = arrive + hold
                 ch_free[c] = free
-                x_start[x] = t
-                x_end[x] = arrive
+                if record:
+                    x_start[x] = t
+                    x_end[x] = arrive
                 moved += nbytes
                 sub = evkey[_ix(ut_prod[ut])] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
-                pend_t[n_pend] = arrive
-                pend_k[n_pend] = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
-                n_pend += 1
+                if ring:  # straight into the queue (see the module docstring)
+                    ek = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
+                    head = _ring_insert(ht, hk, head, hsize, mask, arrive, ek)
+                    hsize += 1
+                else:
+                    pend_t[n_pend] = arrive
+                    pend_k[n_pend] = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
+                    n_pend += 1
                 if not eager:
                     ch_sched[c] = free
                     pend_t[n_pend] = free
@@ -592,17 +632,23 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     qk2[base + j] = lb1
                 dur = dur_u[u]
                 end = t + dur
-                free = end + gap[u]
+                free = end if eager else end + gap[u]  # "go" (eager) has no device gaps
                 dev_free[d] = free
-                u_start[u] = t
-                u_end[u] = end
+                if record:
+                    u_start[u] = t
+                    u_end[u] = end
                 busy[d] += dur
                 mem[d] += start_alloc[u]
                 if mem[d] > peak[d]:
                     peak[d] = mem[d]
-                pend_t[n_pend] = end
-                pend_k[n_pend] = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
-                n_pend += 1
+                if ring:  # straight into the queue (see the module docstring)
+                    ek = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
+                    head = _ring_insert(ht, hk, head, hsize, mask, end, ek)
+                    hsize += 1
+                else:
+                    pend_t[n_pend] = end
+                    pend_k[n_pend] = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
+                    n_pend += 1
                 if end == t:
                     zero_started = True
                 if not eager:
@@ -617,26 +663,27 @@ def simulate_core(  # type: ignore[no-untyped-def]
 @numba.njit(cache=True)
 def simulate_untimed(peak, busy, *inputs):  # type: ignore[no-untyped-def]
     """`simulate_core` without a timeline, for single calls: ``inputs`` are its arguments up
-    to ``eager``, and its start/end records go to scratch arrays made here.
+    to ``eager``; its transfer records go to scratch arrays made here, and its start/end
+    times nowhere (empty arrays: see "timeline" in the module docstring).
 
     Allocating in compiled code costs a fraction of a ``np.empty`` from Python, and the call
     has seven arguments fewer: 4.75 -> 4.37 us per call on a 2-op graph, 25.0 -> 24.3 us on
     transformer-xl-2, the same at 10k and 80k ops (A/B in one process). Allocating inside
     `simulate_core` itself, into its argument names, made its loop up to 1.4x slower.
     """
-    n_units = inputs[0].shape[0]  # times
     n_pairs = inputs[15].shape[0]  # cons_unit
+    untimed = np.empty(0, np.float64)
     return simulate_core(
         *inputs,
-        np.empty(n_units, np.float64),
-        np.empty(n_units, np.float64),
+        untimed,
+        untimed,
         peak,
         busy,
         np.empty(n_pairs, np.int32),
         np.empty(n_pairs, np.int32),
         np.empty(n_pairs, np.int32),
-        np.empty(n_pairs, np.float64),
-        np.empty(n_pairs, np.float64),
+        untimed,
+        untimed,
     )
 
 
@@ -693,17 +740,13 @@ def simulate_batch(  # type: ignore[no-untyped-def]
     for k in numba.prange(lo.shape[0]):
         # Not through `simulate_untimed`: called here, it made simulate_many up to 1.25x
         # slower on some graphs (amoebanet, inception-v3-b64, gnmt-4), in two runs.
-        n_units = hi[k, 0] - lo[k, 0]
         n_pairs = hi[k, 15] - lo[k, 15]
-        u_start = np.empty(n_units, np.float64)
-        u_end = np.empty(n_units, np.float64)
+        untimed = np.empty(0, np.float64)  # no start/end times (see `simulate_untimed`)
         pk = np.empty(n_dev, np.float64)
         bz = np.empty(n_dev, np.float64)
         x_ut = np.empty(n_pairs, np.int32)
         x_src = np.empty(n_pairs, np.int32)
         x_dst = np.empty(n_pairs, np.int32)
-        x_start = np.empty(n_pairs, np.float64)
-        x_end = np.empty(n_pairs, np.float64)
         st, nx, mv, nd = simulate_core(
             times[lo[k, 0] : hi[k, 0]],
             gap[lo[k, 1] : hi[k, 1]],
@@ -737,15 +780,15 @@ def simulate_batch(  # type: ignore[no-untyped-def]
             type_chan,
             type_dev,
             eager,
-            u_start,
-            u_end,
+            untimed,
+            untimed,
             pk,
             bz,
             x_ut,
             x_src,
             x_dst,
-            x_start,
-            x_end,
+            untimed,
+            untimed,
         )
         step[k] = st
         n_xfer[k] = nx

@@ -609,13 +609,13 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     x_end[x] = arrive
                 moved += nbytes
                 sub = evkey[_ix(ut_prod[ut])] if bus_mode == BUS_PER_SOURCE else chan_evkey[c]
+                ek = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
                 if ring:  # straight into the queue (see the module docstring)
-                    ek = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
                     head = _ring_insert(ht, hk, head, hsize, mask, arrive, ek)
                     hsize += 1
                 else:
                     pend_t[n_pend] = arrive
-                    pend_k[n_pend] = ((type_arr * km + sub) << EV_SHIFT) | (x * 4 + A_ARR)
+                    pend_k[n_pend] = ek
                     n_pend += 1
                 if not eager:
                     ch_sched[c] = free
@@ -679,13 +679,13 @@ def simulate_core(  # type: ignore[no-untyped-def]
                 mem[d] += start_alloc[u]
                 if mem[d] > peak[d]:
                     peak[d] = mem[d]
+                ek = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
                 if ring:  # straight into the queue (see the module docstring)
-                    ek = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
                     head = _ring_insert(ht, hk, head, hsize, mask, end, ek)
                     hsize += 1
                 else:
                     pend_t[n_pend] = end
-                    pend_k[n_pend] = ((type_end * km + evkey[u]) << EV_SHIFT) | (u * 4 + A_END)
+                    pend_k[n_pend] = ek
                     n_pend += 1
                 if end == t:
                     zero_started = True

@@ -12,18 +12,21 @@ Data structures, all preallocated arrays:
   kind of event goes first at equal times and the tie-break inside a kind; key and action
   share one int64 word (see ``EV_SHIFT``). It holds O(devices + channels) events, a handful
   on clusters of up to ``RING_MAX_DEVICES`` devices, and there it is a sorted ring buffer:
-  an event earlier than everything queued (a unit followed at once by the next on its
-  device) goes in front of the head, any other is inserted from the tail, and a pop takes
-  the head. A binary heap makes one data-dependent, hard to predict comparison per level on
-  every push and pop; the ring makes about one per event, and measured 3-8% less kernel time
-  on the zoo and random graphs on 8 devices (8-22% on 16). (New events land 1-2 places from
-  the head on average and 4-5 from the tail, under a random placement on 8 devices, but a
-  scan from the head measured the same: what costs is the scan's one mispredicted exit, not
-  its length.) A unit's end and a transfer's arrival go into the ring where they are
-  created; buffering them and inserting them in a loop after the event cost that loop's
-  exit, whose trip count (0-3) the branch predictor cannot guess: 3-5% of the kernel's time.
-  Larger clusters keep hundreds of transfers in flight, which would make insertion long,
-  and use a binary heap in the same arrays;
+  an event later than everything queued goes after the tail, any other is placed by a scan
+  from the head (which an event earlier than everything, such as a unit followed at once by
+  the next on its device, stops at once), and a pop takes the head. A binary heap makes one
+  data-dependent, hard to predict comparison per level on every push and pop; the ring makes
+  about one per event, and measured 3-8% less kernel time on the zoo and random graphs on 8
+  devices (8-22% on 16). Under a random placement on 8 devices new events land 1-2 places
+  from the head on average and 4-5 from the tail: the scan from the head (it replaced one
+  from the tail, with the front as a special case) moves fewer entries, ~100 of the ~870
+  instructions per op went to those moves, and it measured 0.95x on random and most zoo
+  graphs (1.01-1.02x on WaveNet's, where more events are the latest). A unit's end and a
+  transfer's arrival go into the ring where they are created; buffering them and inserting
+  them in a loop after the event cost that loop's exit, whose trip count (0-3) the branch
+  predictor cannot guess: 3-5% of the kernel's time. Larger clusters keep hundreds of
+  transfers in flight, which would make insertion long, and use a binary heap in the same
+  arrays;
 - one ready heap per device (segments of one array, sized by the units placed there);
 - one FIFO per channel (a linked list through the transfer records);
 - per received copy of a tensor ("go": one per tensor and destination device), the list of
@@ -122,29 +125,33 @@ BUS_PER_SOURCE = 1  # one transfer per unit output on its source device's single
 def _ring_insert(ht, hk, head, hsize, mask, et, ek):  # type: ignore[no-untyped-def]
     """Insert event (et, ek) into the sorted ring ht/hk[head : head + hsize]; returns the head.
 
-    In front of the head when earlier than everything queued, else by insertion from the tail.
-    Inlined into `simulate_core` (as fast as the code written out there, in one A/B run).
+    After the tail when it is the latest, else by a scan from the head (entries earlier than
+    it move one slot forward; an infinite time in the free slot after the tail stops the
+    scan). Inlined into `simulate_core` (as fast as the code written out there).
     """
-    if hsize > mask:
+    if hsize >= mask:  # one slot stays free for the sentinel
         raise RuntimeError("go_gym.sim kernel: event queue overflow (please report)")
-    if hsize == 0 or et < ht[_ix(head)] or (et == ht[_ix(head)] and ek < hk[_ix(head)]):
-        head = (head - 1) & mask
-        ht[head] = et
-        hk[head] = ek
+    tail = _ix((head + hsize) & mask)
+    last = _ix((head + hsize - 1) & mask)
+    if hsize > 0 and (et > ht[last] or (et == ht[last] and ek > hk[last])):
+        ht[tail] = et  # the latest: appended at the tail
+        hk[tail] = ek
         return head
-    j = head + hsize
+    ht[tail] = np.inf  # stops the scan after the tail
+    j = head
+    head = (head - 1) & mask
     while True:
-        pj = _ix((j - 1) & mask)
-        pa = ht[pj]
-        if pa < et or (pa == et and hk[pj] <= ek):  # stops at the head at the latest
-            break
         jj = _ix(j & mask)
-        ht[jj] = pa
-        hk[jj] = hk[pj]
-        j -= 1
-    jj = _ix(j & mask)
-    ht[jj] = et
-    hk[jj] = ek
+        pa = ht[jj]
+        if pa > et or (pa == et and hk[jj] > ek):
+            break
+        pj = _ix((j - 1) & mask)
+        ht[pj] = pa
+        hk[pj] = hk[jj]
+        j += 1
+    pj = _ix((j - 1) & mask)
+    ht[pj] = et
+    hk[pj] = ek
     return head
 
 

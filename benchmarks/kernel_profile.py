@@ -102,8 +102,8 @@ def child(out: Path, n_ops: int, n_devices: int, placement: str) -> None:
 
 def callgrind_costs(path: Path, lo: int, hi: int) -> dict[int, list[int]]:
     """Per instruction address in [lo, hi): the Ir, Bc, Bcm counts of a callgrind output."""
-    header = path.read_text(errors="replace").split("\n", 40)[:40]
-    events = next(line.split()[1:] for line in header if line.startswith("events:"))
+    with path.open(errors="replace") as lines:  # the header only, not the whole output
+        events = next(line.split()[1:] for line in lines if line.startswith("events:"))
     index = [events.index(e) for e in EVENTS]
     costs: dict[int, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     previous = [0, 0]

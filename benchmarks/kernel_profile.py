@@ -69,7 +69,7 @@ def child(out: Path, n_ops: int, n_devices: int, placement: str) -> None:
         device = np.empty(graph.n_ops, np.int64)
         device[graph.topo_order] = np.arange(graph.n_ops) * n_devices // graph.n_ops
     units = unfused_units(graph, cluster, "go")
-    params, _ = simulator._params(cluster, "go", False)
+    params = simulator._profile(cluster, "go", False).params
     n_pairs = units.arrays.cons_unit.shape[0]
     untimed = np.empty(0)
     args = (

@@ -139,8 +139,7 @@ class BatchResult:
 class _Params(NamedTuple):
     """Profile parameters of the kernel, after the unit graph and the decision arrays."""
 
-    queue_mode: int
-    bus_mode: int
+    by_priority: bool
     chan_lat: NDArray[np.float64]
     chan_bw: NDArray[np.float64]
     hold: float
@@ -150,37 +149,48 @@ class _Params(NamedTuple):
     type_arr: int
     type_chan: int
     type_dev: int
-    eager: bool
 
 
-_PARAMS: weakref.WeakKeyDictionary[Cluster, dict[tuple[str, bool], tuple[_Params, float]]] = (
+class _Profile(NamedTuple):
+    """What the kernel needs to know of a profile on a cluster.
+
+    ``switch`` is the kernel's last argument: ``(True,)`` (``placeto=True``) for the Placeto
+    profile, and empty for "go", which leaves it out so that numba compiles its kernel with
+    ``placeto`` as a constant (see `_kernel.simulate_core`).
+    """
+
+    params: _Params
+    switch: tuple[bool, ...]
+    scale: float  # kernel time units per second
+
+
+_PROFILES: weakref.WeakKeyDictionary[Cluster, dict[tuple[str, bool], _Profile]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Params, float]:
-    """Kernel parameters of a profile, and the factor that turns kernel time into seconds.
+def _profile(cluster: Cluster, profile: str, with_priority: bool) -> _Profile:
+    """The kernel's view of a profile on a cluster.
 
     Cached per cluster (clusters are immutable; the arrays are made read-only), since
-    building them costs as much as simulating a small graph.
+    building it costs as much as simulating a small graph.
     """
-    per_cluster = _PARAMS.setdefault(cluster, {})
+    per_cluster = _PROFILES.setdefault(cluster, {})
     key = (profile, with_priority)
     if key not in per_cluster:
-        params, scale = _build_params(cluster, profile, with_priority)
-        for value in params:
+        prof = _build_profile(cluster, profile, with_priority)
+        for value in prof.params:
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)
-        per_cluster[key] = (params, scale)
+        per_cluster[key] = prof
     return per_cluster[key]
 
 
-def _build_params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[_Params, float]:
+def _build_profile(cluster: Cluster, profile: str, with_priority: bool) -> _Profile:
     d = cluster.n_devices
     if profile == "go":
-        p = _Params(
-            K.Q_PRIORITY if with_priority else K.Q_FIFO_RANK,
-            K.BUS_PER_LINK,
+        params = _Params(
+            with_priority,
             np.ascontiguousarray(cluster.link_latency_s, np.float64).reshape(-1),
             np.ascontiguousarray(cluster.link_bandwidth, np.float64).reshape(-1),
             0.0,
@@ -190,13 +200,11 @@ def _build_params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[
             1,
             2,
             3,
-            True,
         )
-        return p, 1.0
+        return _Profile(params, (), 1.0)
     ranks = placeto_device_ranks(d)
-    p = _Params(
-        K.Q_FIFO_ARRIVAL,
-        K.BUS_PER_SOURCE,
+    params = _Params(
+        False,
         np.zeros(d),
         np.full(d, PLACETO_BYTES_PER_US),
         PLACETO_BUS_HOLD_US,
@@ -206,9 +214,8 @@ def _build_params(cluster: Cluster, profile: str, with_priority: bool) -> tuple[
         0,
         1,
         2,
-        False,
     )
-    return p, 1e6
+    return _Profile(params, (True,), 1e6)
 
 
 # --- validity: colocation and memory ----------------------------------------------------------------
@@ -432,7 +439,7 @@ def simulate(
         )
     pr = None if priority is None else check_priority(graph, priority)
     units, dev_u, prio_u = _units_for(graph, cluster, prof, pl, pr, fusion)
-    params, scale = _params(cluster, prof, pr is not None)
+    params, switch, scale = _profile(cluster, prof, pr is not None)
     n_units = units.n_units
     n_dev = cluster.n_devices
     peak = np.empty(n_dev)
@@ -458,10 +465,11 @@ def simulate(
             x_dst,
             x_start,
             x_end,
+            *switch,
         )
     else:
         step, n_x, moved, n_done = K.simulate_untimed(
-            peak, busy, *units.arrays, dev_u, prio_u, *params
+            peak, busy, *units.arrays, dev_u, prio_u, *params, *switch
         )
     if n_done < n_units:
         raise ValueError(
@@ -543,7 +551,7 @@ def simulate_many(
         pr = check_priority(graph, priorities, "priorities", ndim=2)
         if pr.shape[0] != k:
             raise ValueError(f"priorities has {pr.shape[0]} rows, placements has {k}")
-    params, scale = _params(cluster, prof, pr is not None)
+    params, switch, scale = _profile(cluster, prof, pr is not None)
     n_fields = len(units_fields := unfused_units(graph, cluster, prof).arrays) + 2
     if fusions is None:
         arrays = list(units_fields)
@@ -580,7 +588,7 @@ def simulate_many(
     arrays = [np.ascontiguousarray(a) for a in arrays]
     for a in arrays:
         a.setflags(write=False)
-    K.simulate_batch(*arrays, lo, hi, *params, step, n_x, moved, n_done, peak, busy)
+    K.simulate_batch(step, n_x, moved, n_done, peak, busy, lo, hi, *arrays, *params, *switch)
     n_units_k = hi[:, 0] - lo[:, 0]
     if (n_done < n_units_k).any():
         raise ValueError("a fusion plan makes the contracted graph cyclic")

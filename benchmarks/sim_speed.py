@@ -12,8 +12,11 @@ else one), their ratio, the single-call
 throughput, the `simulate_many` throughput on the same K decisions at once (all cores)
 and the ratio of the two.
 
-The single-call time is the median over rounds of one pass of K calls on K *different*
-decisions, divided by K. Repeating one decision would flatter the kernel on small graphs:
+The single-call time is the median over ``--repeats`` rounds of one pass of K calls on K
+*different* decisions, divided by K; each round also makes one `simulate_many` call on the
+same K decisions, the two in alternating order, so that their ratio compares timings taken
+under the same machine speed (with three separate timings of each, taken one after the
+other, the ratio of a graph moved between 1.6x and 2.0x from run to run). Repeating one decision would flatter the kernel on small graphs:
 the CPU's branch predictor learns the whole run of a few-hundred-op simulation by heart
 (a 248-op graph simulates in ~19 us when one placement is repeated, ~34 us over distinct
 ones), and no agent ever simulates the same decision twice in a row. Placements are random
@@ -40,7 +43,7 @@ import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numba
@@ -66,15 +69,21 @@ def _no_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _median(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: compile or load the cached kernels, build the cached unit graph
-    samples = []
+def _medians(fns: Sequence[Callable[[], object]], rounds: int) -> list[float]:
+    """Median wall time of each function over ``rounds`` rounds that run them all, in
+    alternating order (the machine's speed drifts by several percent within seconds, and a
+    ratio of two timings is only fair when both saw the same drift)."""
+    for fn in fns:
+        fn()  # warm-up: compile or load the cached kernels, build the cached unit graph
+    samples: list[list[float]] = [[] for _ in fns]
     with _no_gc():
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+        for r in range(rounds):
+            order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+            for i in order:
+                t0 = time.perf_counter()
+                fns[i]()
+                samples[i].append(time.perf_counter() - t0)
+    return [statistics.median(s) for s in samples]
 
 
 def _placements(graph: OpGraph, n_dev: int, kind: str, k: int, seed: int) -> np.ndarray:
@@ -94,7 +103,8 @@ def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) 
         for row in p:
             simulate(graph, cluster, row)
 
-    one = _median(one_pass, max(3, args.repeats // 3)) / args.batch
+    pass_time, many = _medians([one_pass, lambda: simulate_many(graph, cluster, p)], args.repeats)
+    one = pass_time / args.batch
     if graph.n_ops <= args.twin_max:
         twin_runs = []
         for _ in range(3 if graph.n_ops <= 20_000 else 1):
@@ -107,7 +117,6 @@ def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) 
         twin_s, ratio = f"{twin:9.3f}", f"{twin / one:8.0f}x"
     else:
         twin_s, ratio = f"{'-':>9}", f"{'-':>9}"
-    many = _median(lambda: simulate_many(graph, cluster, p), max(3, args.repeats // 3))
     single_tp = 1.0 / one
     many_tp = args.batch / many
     return (

@@ -1,7 +1,7 @@
 """How many simulator evaluations a learning agent needs to match the best search, per graph.
 
     .venv/bin/python benchmarks/convergence.py leaderboard/results/quick-v0-placement \\
-        [--learner go] [--searchers annealing brkga random-search]
+        [--learner go] [--learner-config '{}'] [--searchers annealing brkga random-search]
 
 Reads a `go-gym bench` results directory (each row's decisions file holds the best-so-far
 curve of agents that search or learn). For each graph it takes the best searcher by final
@@ -10,11 +10,18 @@ best-so-far (mean over seeds, on the union of evaluation points) reaches that fi
 The ratio "searcher evaluations / learner evaluations" is the paper's "faster convergence"
 figure (GO reports 15x against HDP); "not reached" means the learner never got there within
 its budget.
+
+Only rows with the given agent configuration count (``--learner-config``, the JSON the
+runner records; default ``{}``, the agent's defaults; searchers always use theirs): a
+results directory may hold the same agent run several ways, such as go-paper-v0's `go` from
+scratch and `go` fine-tuned from a checkpoint, and averaging their curves would describe
+neither.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,11 +31,15 @@ from go_gym.runner.cells import load_decisions
 from go_gym.runner.results import read_results
 
 
-def _curves(directory: Path, agent: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def _curves(
+    directory: Path, agent: str, config: str = "{}"
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Best-so-far curves of ``agent`` run with ``config`` (the JSON of its options), per graph."""
+    wanted = json.loads(config)
     rows, root = read_results(directory)
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for row in rows:
-        if row.agent != agent:
+        if row.agent != agent or json.loads(row.agent_config or "{}") != wanted:
             continue
         data = load_decisions(root / row.decisions_file)
         if "curve_evals" in data:
@@ -50,9 +61,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--learner", default="go")
+    parser.add_argument(
+        "--learner-config", default="{}", help="the learner's options as the runner records them"
+    )
     parser.add_argument("--searchers", nargs="+", default=["annealing", "brkga", "random-search"])
     args = parser.parse_args()
-    learner = _curves(args.results, args.learner)
+    learner = _curves(args.results, args.learner, args.learner_config)
     searchers = {name: _curves(args.results, name) for name in args.searchers}
     print(
         f"{'graph':<28}{'best search':>14}{'final (ms)':>12}{'its evals':>11}"

@@ -70,6 +70,12 @@ class PPOConfig:
         greedy_row: Also score the argmax decision each iteration (one more evaluation).
         target_kl: Stop an iteration's epochs early once the mean per-node KL divergence
             from the sampling policy exceeds this (None: always run every epoch).
+        deciding_nodes_only: Count in the objective, the entropy and the KL only the nodes
+            whose choice the env uses (placement: one per colocation group).
+        min_deviations: Hold the expected number of deciding nodes per sample that leave
+            the policy's most likely choice at or above this, by doubling the entropy bonus
+            (to at least 0.01, at most 1) for each iteration below it, and halving it back
+            towards ``entropy_coef`` above.
     """
 
     samples: int = 16
@@ -80,6 +86,8 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     greedy_row: bool = True
     target_kl: float | None = 0.01
+    deciding_nodes_only: bool = False
+    min_deviations: float | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 2:
@@ -106,6 +114,9 @@ class GraphRecord:
     best: dict[str, NDArray[np.int64]] = field(default_factory=dict)
     evaluations: int = 0
     prior: dict[str, torch.Tensor] = field(default_factory=dict)  # fixed logit offsets
+    # Columns of `PPOTrainer.log_probs` whose node choices the env uses (None: all).
+    deciding: torch.Tensor | None = None
+    entropy_coef: float | None = None  # the adapted bonus (min_deviations)
 
 
 @dataclass(frozen=True)
@@ -155,11 +166,23 @@ class PPOTrainer:
                     f"{list(core.decides)} (make it with GOConfig(tasks=...))"
                 )
             obs = {k: v for k, v in core._context.encoded.observation.items()}
+            deciding = None
+            if self.config.deciding_nodes_only:
+                n = core.graph.n_ops
+                leader = core._context.leader
+                columns = [
+                    np.flatnonzero(leader == np.arange(n)) if t == "placement" else np.arange(n)
+                    for t in core.decides
+                ]
+                deciding = torch.as_tensor(
+                    np.concatenate([c + i * n for i, c in enumerate(columns)]), dtype=torch.long
+                )
             self.records[key] = GraphRecord(
                 name=core.graph.name,
                 input=prepare(obs, core.graph.topo_order),
                 choices={t: core.n_choices(t) for t in self.policy.config.tasks},
                 tasks=tuple(core.decides),
+                deciding=deciding,
             )
         return self.records[key]
 
@@ -190,13 +213,16 @@ class PPOTrainer:
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def entropy(logits: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean per-node entropy over tasks."""
+    def entropy(
+        logits: dict[str, torch.Tensor], columns: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean per-node entropy over tasks (over ``columns`` of the concatenation only)."""
         ents = []
         for lg in logits.values():
             logp = lg.log_softmax(-1)
             ents.append(-(logp.exp() * logp).sum(-1))
-        return torch.cat(ents).mean()
+        ent = torch.cat(ents)
+        return (ent if columns is None else ent[columns]).mean()
 
     def greedy(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
         """The policy's argmax decision for ``core``'s current graph (no evaluation)."""
@@ -255,11 +281,25 @@ class PPOTrainer:
             std = sample_rewards.std()
             adv = (sample_rewards - sample_rewards.mean()) / (std if std > 1e-12 else 1.0)
             advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
+            cols = rec.deciding
+            coef = cfg.entropy_coef if rec.entropy_coef is None else rec.entropy_coef
+            if cfg.min_deviations is not None:
+                with torch.no_grad():
+                    off = torch.cat([1 - lg.softmax(-1).max(-1).values for lg in logits.values()])
+                    deviations = float((off if cols is None else off[cols]).sum())
+                if deviations < cfg.min_deviations:
+                    coef = min(max(coef * 2, 0.01), 1.0)
+                else:
+                    coef = max(coef / 2, cfg.entropy_coef)
+                rec.entropy_coef = coef
             with torch.no_grad():
                 old = self.log_probs(logits, actions)
+                if cols is not None:
+                    old = old[:, cols]
             for epoch in range(cfg.epochs):
                 new_logits = self.logits(rec)
-                log_ratio = self.log_probs(new_logits, actions) - old
+                new = self.log_probs(new_logits, actions)
+                log_ratio = (new if cols is None else new[:, cols]) - old
                 if cfg.target_kl is not None and epoch > 0:
                     with torch.no_grad():  # the k3 estimator, per node, of KL(old || new)
                         kl = float((log_ratio.exp() - 1 - log_ratio).mean())
@@ -269,8 +309,8 @@ class PPOTrainer:
                 surrogate = torch.minimum(
                     ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage
                 )
-                entropy = self.entropy(new_logits)
-                loss = -surrogate.mean() - cfg.entropy_coef * entropy
+                entropy = self.entropy(new_logits, cols)
+                loss = -surrogate.mean() - coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)

@@ -133,6 +133,62 @@ def test_ppo_reaches_known_optimum() -> None:
     assert greedy[1] != greedy[4]
 
 
+def _expected_deviations(trainer: PPOTrainer, core) -> float:
+    """Expected number of nodes per sample off the policy's most likely device."""
+    with torch.no_grad():
+        probs = trainer.logits(trainer.record(core))["placement"].softmax(-1)
+    return float((1 - probs.max(-1).values).sum())
+
+
+def test_min_deviations_keeps_the_policy_from_collapsing() -> None:
+    """Without a floor, PPO on the known-optimum graph ends with a policy that samples its
+    mode every time; with ``min_deviations=1`` about one node per sample still leaves it."""
+    graph = _known_optimum_graph()
+    deviations = {}
+    for floor in (None, 1.0):
+        core = core_env(gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(2)))
+        cfg = PPOConfig(samples=16, lr=3e-3, entropy_coef=0.0, min_deviations=floor)
+        trainer = PPOTrainer(make_policy(SMALL, seed=0), cfg, seed=0)
+        trainer.train([core], 17 * 60)
+        deviations[floor] = _expected_deviations(trainer, core)
+    assert deviations[None] < 0.05
+    assert 0.3 < deviations[1.0] < 3.0
+
+
+def test_followers_of_colocation_groups_can_be_left_out_of_the_update() -> None:
+    """With ``deciding_nodes_only`` the update does not depend on what was sampled for the
+    ops that follow their colocation group's first member (the env ignores those values);
+    without it, it does."""
+    from go_gym.zoo import get_graph
+
+    graph = get_graph("quick-v0/transformer-xl-2")
+    leader = core_env(_env("GOPlacement-v0", graph))._context.leader
+    followers = torch.as_tensor(np.flatnonzero(leader != np.arange(graph.n_ops)))
+    assert followers.numel() > 0
+
+    def weights_after_step(deciding_nodes_only: bool, scramble: bool) -> torch.Tensor:
+        core = core_env(_env("GOPlacement-v0", graph))
+        cfg = PPOConfig(samples=4, epochs=2, deciding_nodes_only=deciding_nodes_only)
+        trainer = PPOTrainer(make_policy(SMALL, seed=0), cfg, seed=0)
+        if scramble:  # other devices for the followers, the same for every other op
+            sample = trainer.sample
+
+            def scrambled(logits, k):
+                out = sample(logits, k)
+                out["placement"][:, followers] = 1 - out["placement"][:, followers]
+                return out
+
+            trainer.sample = scrambled  # type: ignore[method-assign]
+        trainer.step(core)
+        return torch.cat([p.detach().reshape(-1) for p in trainer.policy.parameters()])
+
+    torch.testing.assert_close(
+        weights_after_step(True, scramble=True), weights_after_step(True, scramble=False),
+        rtol=0, atol=0,
+    )  # fmt: skip
+    assert not torch.equal(weights_after_step(False, True), weights_after_step(False, False))
+
+
 def test_target_kl_stops_the_epochs_early(graph40) -> None:
     """A KL target no update can stay under leaves one epoch per iteration (the same weights
     as ``epochs=1``); without one every epoch runs and the weights move further."""

@@ -3,29 +3,18 @@ ways: from scratch (seeds 0-2) and fine-tuned from the shipped checkpoint (seed 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmark_scripts import ROOT, load_benchmark
+
 RESULTS = ROOT / "leaderboard" / "results" / "go-paper-v0-placement"
 FINE_TUNED = json.dumps({"checkpoint": "agents/go/checkpoints/go-placement-pretrained.pt"})
 
 
-def _load_convergence_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "convergence", ROOT / "benchmarks" / "convergence.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_curves_keep_the_runs_of_one_configuration_apart() -> None:
-    convergence = _load_convergence_module()
+    convergence = load_benchmark("convergence")
     scratch = convergence._curves(RESULTS, "go")
     tuned = convergence._curves(RESULTS, "go", FINE_TUNED)
     assert len(scratch) == len(tuned) == 14

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_profile_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "kernel_profile", ROOT / "benchmarks" / "kernel_profile.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from tests.benchmark_scripts import load_benchmark
 
 CALLGRIND = """\
 version: 1
@@ -43,7 +31,7 @@ fn=(2) elsewhere
 def test_callgrind_costs_follows_relative_positions_and_skips_call_costs(tmp_path: Path) -> None:
     """Absolute, relative (+n / -n) and repeated (*) addresses; the line after ``calls=`` is
     a call's inclusive cost and must not count; addresses outside the range are dropped."""
-    kp = _load_profile_module()
+    kp = load_benchmark("kernel_profile")
     out = tmp_path / "cg.out"
     out.write_text(CALLGRIND)
     costs = kp.callgrind_costs(out, 0x1000, 0x1100)

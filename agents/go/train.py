@@ -69,6 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=PPOConfig.target_kl,
         help="stop an iteration's epochs at this mean per-node KL (0: run them all)",
     )
+    parser.add_argument(
+        "--deciding-nodes-only",
+        action="store_true",
+        help="leave the ops that follow their colocation group out of the update",
+    )
+    parser.add_argument(
+        "--min-deviations",
+        type=float,
+        default=None,
+        help="raise the entropy bonus while fewer nodes per sample leave the mode",
+    )
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--segment", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -203,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         entropy_coef=args.entropy_coef,
         target_kl=args.target_kl or None,
+        deciding_nodes_only=args.deciding_nodes_only,
+        min_deviations=args.min_deviations,
     )
     trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
     if state is not None:

@@ -355,6 +355,12 @@ def test_train_cli_resume(tmp_path) -> None:
     assert train.run(parser.parse_args([*common, "--budget", "20", "--resume"])) == 0
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["evaluations"] == 20
+    assert state["ppo_config"]["min_deviations"] is None
     assert len((tmp_path / "progress.csv").read_text().splitlines()) == 1 + 4
     best = np.load(tmp_path / "best.npz")
     assert best["synthetic-0/placement"].shape == (30,)
+    options = ["--deciding-nodes-only", "--min-deviations", "2"]
+    other = [*common[:-2], str(tmp_path / "options"), "--quiet", "--budget", "10", *options]
+    assert train.run(parser.parse_args(other)) == 0
+    saved = load_checkpoint(tmp_path / "options" / "checkpoint.pt")["ppo_config"]
+    assert saved["deciding_nodes_only"] is True and saved["min_deviations"] == 2.0

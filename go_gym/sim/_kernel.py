@@ -52,8 +52,7 @@ Two ways of starting work, ``eager`` or not (``eager = not placeto``):
 - ``eager=True`` ("go", no device gaps, no bus hold): a channel that is idle when a transfer
   is queued (or when its previous transfer arrives) starts its FIFO head at once, right
   there in the event's processing (not in step 5 after it: that loop's unpredictable exit
-  cost 2-6% of the kernel's time), and a
-  device that may start marks itself and starts once every event at the current time has
+  cost 2-6% of the kernel's time), and a device that may start marks itself and starts once every event at the current time has
   been processed, devices in index order. This is the same order as start events ordered
   after ends and arrivals (a channel's head does not depend on when it is read; a device
   start waits for all same-time releases; a zero-time unit's end is processed before the
@@ -72,6 +71,8 @@ the instructions per 80k-op simulation by about 30% (callgrind), with bit-identi
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numba
 import numpy as np
@@ -115,9 +116,6 @@ if not numba.config.DISABLE_JIT:
 
 
 _ix = _unsigned_index
-
-# The number of `simulate_core`'s inputs: the arguments before its outputs.
-N_INPUTS = 30
 
 # Clusters of up to this many devices queue events in a sorted ring, larger ones in a heap.
 RING_MAX_DEVICES = 16
@@ -551,7 +549,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                         p = plink[_ix(p)]
                     c = s * n_dev + dd
                     x = ch_head[c]
-                    if eager and x != -1 and t >= ch_free[c]:  # its next one starts now (step 5)
+                    if x != -1 and t >= ch_free[c]:  # its next one starts now ("go" is eager)
                         x = _ix(x)
                         ch_head[c] = x_next[x]
                         if ch_head[c] == -1:
@@ -709,6 +707,11 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     n_pend += 1
 
     return step, n_x, moved, n_done
+
+
+# The number of `simulate_core`'s inputs: its arguments before the first output.
+_core_py = getattr(simulate_core, "py_func", simulate_core)  # plain under NUMBA_DISABLE_JIT
+N_INPUTS = list(inspect.signature(_core_py).parameters).index("u_start")
 
 
 @numba.njit(cache=True)

@@ -68,6 +68,18 @@ that start a transfer and queue its arrival are written out where they are neede
 Indices known to be non-negative go through `_unsigned_index` (uint32), which keeps numba's
 negative-index wraparound code out of the loop; together with the packed heap words this cut
 the instructions per 80k-op simulation by about 30% (callgrind), with bit-identical results.
+
+Whether a release makes a unit ready (its dependency count reaches zero) and whether a use
+frees a tensor (its reference count does) are data, which the branch predictor guesses
+badly under a random placement. Both are computed by arithmetic on the comparison instead
+of a branch: the released unit is always written after the ready list's end, which only
+advances when the count is zero (``n_ready += dep[v] == 0``), and the freed bytes are
+multiplied by it (``mem -= nbytes * (ref == 0)``, exact: the bytes are finite and
+``x - 0.0 == x``). 0.93-0.96x on random graphs of 1k-80k ops and on zoo graphs, 0.86-0.88x
+on contiguous blocks with 2-10% of the ops moved at random (A/B in one process); slower
+only where the predictor learns a whole small simulation by heart (one decision repeated:
+1.21x at 1k ops, 0.85-0.87x at 10k and 80k). An earlier attempt with selects (``v if c
+else w``) measured 1.02-1.08x slower: numba compiled the selects back into branches.
 """
 
 from __future__ import annotations
@@ -294,7 +306,9 @@ def simulate_core(  # type: ignore[no-untyped-def]
     step = 0.0
     n_done = 0
 
-    # Units released by the current event, made ready in release order after it.
+    # Units released by the current event, made ready in release order after it. A release
+    # writes its unit at ``ready[n_ready]`` whether or not it counts (see the module
+    # docstring); that slot exists, since the unit is not in the list yet (n_ready < n_units).
     ready = np.empty(max(n_units, 1), np.int32)
     n_ready = 0
     for i in range(sources.shape[0]):
@@ -443,13 +457,11 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     r = rep[p]
                     if r < 0:
                         src_ref[ut] -= 1
-                        if src_ref[ut] == 0:
-                            mem[d] -= ut_home[ut]
+                        mem[d] -= ut_home[ut] * (src_ref[ut] == 0)
                     else:
                         r = _ix(r)
                         recv_ref[r] -= 1
-                        if recv_ref[r] == 0:
-                            mem[d] -= ut_bytes[ut]
+                        mem[d] -= ut_bytes[ut] * (recv_ref[r] == 0)
                 for o in range(_ix(out_ptr[u]), _ix(out_ptr[u + 1])):
                     ut = _ix(out_ut[o])
                     last = cons_ptr[ut + 1] - 1
@@ -464,9 +476,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
                             rep[p] = -1
                             n_local += 1
                             dep[v] -= 1
-                            if dep[v] == 0:
-                                ready[n_ready] = v
-                                n_ready += 1
+                            ready[n_ready] = v
+                            n_ready += dep[v] == 0
                         else:
                             if stamp[dv] != ut:  # first consumer there: one received copy
                                 stamp[dv] = ut
@@ -543,9 +554,8 @@ def simulate_core(  # type: ignore[no-untyped-def]
                     while p >= 0:  # the consumers this copy serves (usually one)
                         v = _ix(cons_unit[_ix(p)])
                         dep[v] -= 1
-                        if dep[v] == 0:
-                            ready[n_ready] = v
-                            n_ready += 1
+                        ready[n_ready] = v
+                        n_ready += dep[v] == 0
                         p = plink[_ix(p)]
                     c = s * n_dev + dd
                     x = ch_head[c]
@@ -584,8 +594,7 @@ def simulate_core(  # type: ignore[no-untyped-def]
                                 ready[n_ready] = v
                                 n_ready += 1
                 src_ref[ut] -= 1
-                if src_ref[ut] == 0:
-                    mem[s] -= ut_home[ut]
+                mem[s] -= ut_home[ut] * (src_ref[ut] == 0)
 
             elif kind == A_CHAN:
                 c = idx

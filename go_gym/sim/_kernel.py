@@ -76,11 +76,12 @@ of a branch: the released unit is always written after the ready list's end, whi
 advances when the count is zero (``n_ready += dep[v] == 0``), and the freed bytes are
 multiplied by it (``mem -= nbytes * (ref == 0)``, exact: the bytes are finite and
 ``x - 0.0 == x``); only the Placeto profile's arrival, which walks all the tensor's
-consumers, keeps its branch. 0.93-0.96x on random graphs of 1k-80k ops and on zoo graphs, 0.86-0.88x
-on contiguous blocks with 2-10% of the ops moved at random (A/B in one process); slower
-only where the predictor learns a whole small simulation by heart (one decision repeated:
-1.21x at 1k ops, 0.85-0.87x at 10k and 80k). An earlier attempt with selects (``v if c
-else w``) measured 1.02-1.08x slower: numba compiled the selects back into branches.
+consumers, keeps its branch. 0.93-0.96x on random graphs of 1k-80k ops and on zoo graphs
+(0.98x on the 248-op transformer-xl-2), 0.86-0.88x on contiguous blocks with 2-10% of the
+ops moved at random (A/B in one process); slower only where the predictor learns a whole
+small simulation by heart (one decision repeated: 1.21x at 1k ops, 0.85-0.87x at 10k and
+80k). An earlier attempt with selects (``v if c else w``) measured 1.02-1.08x slower: numba
+compiled the selects back into branches.
 """
 
 from __future__ import annotations

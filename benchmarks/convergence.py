@@ -66,6 +66,10 @@ def main() -> None:
     )
     parser.add_argument("--searchers", nargs="+", default=["annealing", "brkga", "random-search"])
     args = parser.parse_args()
+    try:
+        json.loads(args.learner_config)
+    except json.JSONDecodeError as err:
+        parser.error(f"--learner-config is not JSON ({err}): {args.learner_config!r}")
     learner = _curves(args.results, args.learner, args.learner_config)
     searchers = {name: _curves(args.results, name) for name in args.searchers}
     print(

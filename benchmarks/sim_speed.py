@@ -16,13 +16,14 @@ The single-call time is the median over ``--repeats`` rounds of one pass of K ca
 *different* decisions, divided by K; each round also makes one `simulate_many` call on the
 same K decisions, the two in alternating order, so that their ratio compares timings taken
 under the same machine speed (with three separate timings of each, taken one after the
-other, the ratio of a graph moved between 1.6x and 2.0x from run to run).
+other, the ratio of a graph moved between 1.55x and 2.0x from run to run).
 
 Repeating one decision would flatter the kernel on small graphs: the CPU's branch predictor
 learns the whole run of a few-hundred-op simulation by heart (a 248-op graph simulates in
-~19 us when one placement is repeated, ~34 us over distinct ones), and no agent ever simulates the same decision twice in a row. Placements are random
-over all devices unless ``--placement`` says ``block`` (contiguous blocks in topological
-order) or ``single``.
+~19 us when one placement is repeated, ~34 us over distinct ones), while an agent's samples
+differ. Placements are random over all devices unless ``--placement`` says ``block``
+(contiguous blocks in topological order) or ``single``; those two are one decision K
+times, so on small graphs they read faster than an agent would see.
 
 OpenBLAS's idle worker threads spin on the cores we measure; they are limited to one
 before NumPy is imported. Python's garbage collector is off while timing, as in `timeit`:

@@ -52,8 +52,8 @@ Two ways of starting work, ``eager`` or not (``eager = not placeto``):
 - ``eager=True`` ("go", no device gaps, no bus hold): a channel that is idle when a transfer
   is queued (or when its previous transfer arrives) starts its FIFO head at once, right
   there in the event's processing (not in step 5 after it: that loop's unpredictable exit
-  cost 2-6% of the kernel's time), and a device that may start marks itself and starts once every event at the current time has
-  been processed, devices in index order. This is the same order as start events ordered
+  cost 2-6% of the kernel's time), and a device that may start marks itself and starts
+  once every event at the current time has been processed, devices in index order. This is the same order as start events ordered
   after ends and arrivals (a channel's head does not depend on when it is read; a device
   start waits for all same-time releases; a zero-time unit's end is processed before the
   next device starts), but it keeps two queue operations per unit and per transfer out of

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.benchmark_scripts import ROOT, load_benchmark
 
@@ -27,3 +28,14 @@ def test_curves_keep_the_runs_of_one_configuration_apart() -> None:
     # Each curve is a best-so-far: it never goes up.
     for _, best in scratch[graph] + tuned[graph]:
         assert np.all(np.diff(best) <= 0)
+
+
+def test_a_learner_config_that_is_not_json_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    convergence = load_benchmark("convergence")
+    monkeypatch.setattr("sys.argv", ["convergence.py", str(RESULTS), "--learner-config", "{x"])
+    with pytest.raises(SystemExit) as exit_:
+        convergence.main()
+    assert exit_.value.code == 2
+    assert "--learner-config is not JSON" in capsys.readouterr().err

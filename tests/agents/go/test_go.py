@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import gymnasium as gym
+import numba
 import numpy as np
 import pytest
 import torch
@@ -22,6 +27,7 @@ from tests.agents.conftest import make_graph, small_cluster
 
 torch.set_num_threads(1)
 
+ROOT = Path(__file__).resolve().parents[3]
 SMALL = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
 
 
@@ -86,6 +92,34 @@ def test_one_shot_sampling_counts_evaluations_exactly(graph40) -> None:
     history = trainer.train([core], 20)
     assert trainer.evaluations == 29 == core.evaluations  # the budget is never exceeded
     assert history[-1].evaluations == 29
+
+
+_THREADS_SCRIPT = """
+import torch, gymnasium as gym, go_gym
+from agents.base import core_env
+from agents.go.model import GOConfig
+from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
+from go_gym.generators import random_layered_graph
+core = core_env(gym.make("GOPlacement-v0", graph=random_layered_graph(40, seed=3)))
+torch.set_num_threads(1)
+config = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
+trainer = PPOTrainer(make_policy(config, seed=0), PPOConfig(samples=4, epochs=1), seed=0)
+assert trainer.step(core) is not None
+print("torch threads", torch.get_num_threads())
+"""
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_evaluations_leave_torchs_thread_count_alone() -> None:
+    # numba's OpenMP layer, when it starts its threads (once per process, hence a fresh
+    # process), used to hand torch its own thread count: training then ran on numba's
+    # threads whatever torch was asked for, and a seed's result depended on numba's.
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NUMBA_NUM_THREADS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().endswith("torch threads 1"), out.stdout
 
 
 def test_sampling_is_seeded(graph40) -> None:

@@ -50,7 +50,7 @@ class PPOConfig:
     """PPO settings (saved with checkpoints; plain types only).
 
     The defaults (16 epochs, clip 0.3, KL target 0.01) come from a sweep on quick-v0 and a
-    held-out check on go-paper-v0 (README, "The GO agent"): more passes per batch learn
+    held-out check on go-paper-v0 (``agents/go/EXPERIMENTS.md``): more passes per batch learn
     faster, and the KL target stops them before the policy collapses onto its first good
     decision. 16 epochs at clip 0.3 without it: 1.225x the human expert's speed on quick-v0
     but 0.59x on go-paper-v0 (transformer-xl-2 327 ms instead of 149 ms); with it 1.204x and

@@ -96,6 +96,9 @@ class GOAgent(EnvAgent):
             ones: a fixed fraction would change hundreds of ops at once on a large graph
             and every sample would be worse than the start).
         threads: torch threads (1 is fastest on shared CPUs for these small tensors).
+        hidden: Width of a fresh policy (default `GOConfig`'s).
+        layer_head: Initial scale of a fresh policy's layer head (`GOConfig.layer_head`;
+            0, the default, for none). 1.0 is the setting measured in the README.
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
 
@@ -112,6 +115,7 @@ class GOAgent(EnvAgent):
         warm_deviations: float = 16.0,
         threads: int | None = 1,
         hidden: int | None = None,
+        layer_head: float = 0.0,
         **ppo: Any,
     ) -> None:
         super().__init__(env, seed=seed)
@@ -123,6 +127,8 @@ class GOAgent(EnvAgent):
         if warm_deviations <= 0:
             raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
         self.warm_deviations = float(warm_deviations)
+        if checkpoint is not None and (hidden or layer_head):
+            raise ValueError("hidden and layer_head shape a fresh policy; a checkpoint has its own")
         state = load_checkpoint(checkpoint) if checkpoint is not None else None
         if state is not None:
             config = GOConfig.from_dict(state["model_config"])
@@ -134,7 +140,9 @@ class GOAgent(EnvAgent):
                 )
         else:
             tasks = tuple(t for t in TASK_ORDER if t in core.decides)
-            config = GOConfig(tasks=tasks, **({"hidden": hidden} if hidden else {}))
+            config = GOConfig(
+                tasks=tasks, layer_head=layer_head, **({"hidden": hidden} if hidden else {})
+            )
         policy = make_policy(config, seed=seed)
         if state is not None:
             policy.load_state_dict(state["model"])

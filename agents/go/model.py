@@ -67,6 +67,9 @@ MASKED_LOGIT = -1e9
 
 _EDGE_AGG = 2 * 2  # mean incoming and mean outgoing edge features
 
+#: Node-feature column of the layer label (`go_gym.envs.encoding`), read by the layer head.
+LAYER_COLUMN = 10
+
 
 @dataclass(frozen=True)
 class GOConfig:
@@ -82,6 +85,11 @@ class GOConfig:
         max_devices: Largest cluster the placement head can address.
         max_choices: Largest number of priority or fusion levels.
         tasks: Task passes the network has, a sub-sequence of `TASK_ORDER`.
+        layer_head: Initial scale of the layer head (0: no head). The head adds to each
+            op's placement logits a linear map of sinusoidal encodings of its layer label,
+            initialised at random at this scale, so that a fresh policy already leans the
+            ops of one layer to the same devices and different layers to different ones.
+        layer_frequencies: Frequencies of those encodings (``pi * 2**k``, k < this).
     """
 
     hidden: int = 64
@@ -93,6 +101,8 @@ class GOConfig:
     max_devices: int = 16
     max_choices: int = 32
     tasks: tuple[str, ...] = field(default=("placement",))
+    layer_head: float = 0.0
+    layer_frequencies: int = 4
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -105,6 +115,8 @@ class GOConfig:
             raise ValueError(f"tasks must follow the order {TASK_ORDER}, got {tasks}")
         if self.segment < 1 or self.sage_layers < 0 or self.attn_layers < 1:
             raise ValueError("need segment >= 1, sage_layers >= 0, attn_layers >= 1")
+        if self.layer_head < 0 or self.layer_frequencies < 1:
+            raise ValueError("need layer_head >= 0 and layer_frequencies >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (for ``torch.load(weights_only=True)``)."""
@@ -308,6 +320,14 @@ class GOPolicy(nn.Module):
             self.node_query = nn.Linear(h, h)
             self.device_key = nn.Linear(N_DEVICE_FEATURES, h)
             self.device_emb = nn.Embedding(cfg.max_devices, h)
+        if cfg.layer_head > 0 and "placement" in cfg.tasks:
+            f = cfg.layer_frequencies
+            self.layer_head = nn.Linear(2 * f, cfg.max_devices, bias=False)
+            # Lower frequencies weigh more (std halves every two octaves), so the start is
+            # mostly a smooth function of the layer.
+            std = cfg.layer_head * (2.0 ** (-0.5 * torch.arange(f, dtype=torch.float32)))
+            with torch.no_grad():
+                self.layer_head.weight.copy_(torch.randn(cfg.max_devices, 2 * f) * std.repeat(2))
         self.level_heads = nn.ModuleDict(
             {t: nn.Linear(h, cfg.max_choices) for t in cfg.tasks if t != "placement"}
         )
@@ -369,11 +389,27 @@ class GOPolicy(nn.Module):
             ).reshape(n_seg, s, cfg.hidden)
         return out
 
+    def layer_encoding(self, inp: GraphInput) -> torch.Tensor:
+        """(n, 2F) sines then cosines of ``pi * 2**k * layer``, k < F, per op.
+
+        Why a head of its own: the devices are identical, so the reward does not change
+        when they are relabelled, and a policy that samples every op independently gets
+        no first-order signal for splitting the layers until that symmetry is broken.
+        Without the head, the network breaks it by leaning every op the same way (the
+        collapse onto one device); the head's random start breaks it along the layers.
+        """
+        freq = math.pi * 2.0 ** torch.arange(self.config.layer_frequencies, dtype=torch.float32)
+        angle = inp.x[:, LAYER_COLUMN, None] * freq
+        return torch.cat([angle.sin(), angle.cos()], dim=1)
+
     def _head(self, task: str, states: torch.Tensor, inp: GraphInput, a: int) -> torch.Tensor:
         if task == "placement":
             idx = torch.arange(a)
             keys = self.device_key(inp.device[:a]) + self.device_emb(idx)
-            return self.node_query(states) @ keys.T / math.sqrt(self.config.hidden)
+            logits = self.node_query(states) @ keys.T / math.sqrt(self.config.hidden)
+            if self.config.layer_head > 0:
+                logits = logits + self.layer_head(self.layer_encoding(inp))[:, :a]
+            return logits
         return self.level_heads[task](states)[:, :a]
 
 

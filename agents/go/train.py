@@ -82,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--segment", type=int, default=128)
+    parser.add_argument(
+        "--layer-head",
+        type=float,
+        default=0.0,
+        help="initial scale of the layer head (GOConfig.layer_head; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/go", help="output directory")
     parser.add_argument("--init", default=None, help="checkpoint to start from (fine-tuning)")
@@ -206,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
         config = GOConfig.from_dict(state["model_config"])
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
-        config = GOConfig(tasks=tasks, hidden=args.hidden, segment=args.segment)
+        config = GOConfig(
+            tasks=tasks, hidden=args.hidden, segment=args.segment, layer_head=args.layer_head
+        )
     ppo = PPOConfig(
         samples=args.samples,
         epochs=args.epochs,

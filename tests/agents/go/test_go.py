@@ -19,7 +19,7 @@ import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import HeuristicAgent, core_env
 from agents.go.agent import WARM_CANDIDATES, GOAgent
 from agents.go.checkpoint import load_checkpoint, policy_from_checkpoint, save_checkpoint
-from agents.go.model import GOConfig, GOPolicy, padded_logits, prepare
+from agents.go.model import LAYER_COLUMN, GOConfig, GOPolicy, padded_logits, prepare
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.generators import random_layered_graph
 from go_gym.opkinds import OpKind
@@ -53,6 +53,50 @@ def test_logit_shapes_single_and_joint(graph40) -> None:
     single = GOPolicy(SMALL)(prepare(obs))
     assert tuple(single["placement"].shape) == (40, 2)
     assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def test_layer_head_adds_a_lean_per_layer(graph40) -> None:
+    obs, _ = _env("GOPlacement-v0", graph40).reset(seed=0)
+    inp = prepare(obs)
+    layer = inp.x[:, LAYER_COLUMN]
+    layers = torch.unique(layer)
+    assert len(layers) > 3  # the graph has layers to tell apart
+    plain = make_policy(SMALL, seed=0)
+    headed = make_policy(GOConfig(**{**SMALL.to_dict(), "layer_head": 1.0}), seed=0)
+    assert not hasattr(plain, "layer_head")  # off by default (and in older checkpoints)
+    with torch.no_grad():
+        lean = headed.layer_head(headed.layer_encoding(inp))[:, :2]
+        # The head is the only difference: the rest of the network is built identically.
+        torch.testing.assert_close(
+            headed(inp)["placement"], plain(inp)["placement"] + lean, rtol=1e-5, atol=1e-5
+        )
+        per_layer = []
+        for value in layers:
+            rows = lean[layer == value]
+            torch.testing.assert_close(rows, rows[:1].expand_as(rows))  # one lean per layer
+            per_layer.append(rows[0, 0] - rows[0, 1])
+        # ... and the layers lean to different devices, by logits of order one.
+        assert float(torch.stack(per_layer).std()) > 0.3
+    # PPO trains the head with the rest.
+    core = core_env(_env("GOPlacement-v0", graph40))
+    trainer = PPOTrainer(headed, PPOConfig(samples=4, epochs=2, target_kl=None), seed=0)
+    before = headed.layer_head.weight.detach().clone()
+    trainer.step(core)
+    assert not torch.equal(before, headed.layer_head.weight)
+
+
+def test_layer_head_config_round_trips_and_is_checked(tmp_path, graph40) -> None:
+    config = GOConfig(**{**SMALL.to_dict(), "layer_head": 0.5, "layer_frequencies": 3})
+    assert GOConfig.from_dict(config.to_dict()) == config
+    older = {k: v for k, v in SMALL.to_dict().items() if not k.startswith("layer_")}
+    assert GOConfig.from_dict(older).layer_head == 0.0  # checkpoints from before the head
+    with pytest.raises(ValueError, match="layer_head"):
+        GOConfig(layer_head=-1.0)
+    env = _env("GOPlacement-v0", graph40)
+    trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=4), seed=0)
+    path = save_checkpoint(tmp_path / "ck.pt", trainer.state_dict())
+    with pytest.raises(ValueError, match="a checkpoint has its own"):
+        GOAgent(env, checkpoint=path, layer_head=1.0)
 
 
 def test_padded_nodes_do_not_change_real_logits(graph40) -> None:
@@ -381,6 +425,8 @@ def test_train_cli_resume(tmp_path) -> None:
         "1",
         "--hidden",
         "16",
+        "--layer-head",
+        "0.5",
         "--out",
         str(tmp_path),
         "--quiet",
@@ -390,6 +436,7 @@ def test_train_cli_resume(tmp_path) -> None:
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["evaluations"] == 20
     assert state["ppo_config"]["min_deviations"] is None
+    assert state["model_config"]["layer_head"] == 0.5  # resumed with its head
     assert len((tmp_path / "progress.csv").read_text().splitlines()) == 1 + 4
     best = np.load(tmp_path / "best.npz")
     assert best["synthetic-0/placement"].shape == (30,)

@@ -27,14 +27,7 @@ from numpy.typing import NDArray
 from agents.base import EnvAgent, HeuristicAgent, core_env
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from agents.go.model import TASK_ORDER, GOConfig
-from agents.go.ppo import (
-    IterationStats,
-    PPOConfig,
-    PPOTrainer,
-    evaluate,
-    graph_key,
-    make_policy,
-)
+from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 
 #: Heuristics scored by ``warm_start="best"``: every deterministic placement baseline (one
@@ -127,8 +120,12 @@ class GOAgent(EnvAgent):
         if warm_deviations <= 0:
             raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
         self.warm_deviations = float(warm_deviations)
-        if checkpoint is not None and (hidden or layer_head):
-            raise ValueError("hidden and layer_head shape a fresh policy; a checkpoint has its own")
+        fresh_only = [name for name, v in (("hidden", hidden), ("layer_head", layer_head)) if v]
+        if checkpoint is not None and fresh_only:
+            raise ValueError(
+                f"{' and '.join(fresh_only)} shape a fresh policy; checkpoint {checkpoint} "
+                "has its own network"
+            )
         state = load_checkpoint(checkpoint) if checkpoint is not None else None
         if state is not None:
             config = GOConfig.from_dict(state["model_config"])
@@ -186,7 +183,7 @@ class GOAgent(EnvAgent):
             return candidates[0]
         rows = {t: np.stack([c[t] for c in candidates]) for t in core.decides}
         before = core.evaluations
-        times = evaluate(core, rows)
+        times = core.evaluate(rows)
         self.trainer.evaluations += core.evaluations - before
         rec = self.trainer.record(core)
         rec.evaluations += core.evaluations - before

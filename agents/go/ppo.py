@@ -136,24 +136,6 @@ class IterationStats:
     seconds: float
 
 
-def evaluate(core: GraphOptEnv, rows: dict[str, NDArray[np.int64]]) -> NDArray[np.float64]:
-    """``core.evaluate(rows)``, leaving torch's intra-op thread count as it was.
-
-    numba's OpenMP threading layer sets the process's OpenMP thread count when it starts
-    `simulate_many`'s threads, and torch, which shares that OpenMP runtime, then runs on
-    numba's count: a policy asked for one thread ran on two after its first evaluation.
-    That changed its floating-point sums, so a seed's result depended on numba's threads
-    (quick-v0/rnnlm-2, seed 0: 1.84 ms in one process, 1.97 ms from the runner, whose
-    workers give numba one thread), and two trainers side by side oversubscribed the two
-    cores (up to 10x slower).
-    """
-    threads = torch.get_num_threads()
-    try:
-        return core.evaluate(rows)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def graph_key(core: GraphOptEnv) -> str:
     """Identity of the env's current graph on its cluster (a graph on two clusters differs)."""
     return f"{core.graph.checksum()}:{core.cluster.n_devices}"
@@ -280,7 +262,7 @@ class PPOTrainer:
                 parts.append(actions[task])
             rows[task] = torch.cat(parts).numpy().astype(np.int64)
         before = core.evaluations
-        times = evaluate(core, rows)
+        times = core.evaluate(rows)
         spent = core.evaluations - before
         self.evaluations += spent
         rec.evaluations += spent

@@ -6,6 +6,7 @@ the profile's kernel parameters, and call the one numba kernel in `go_gym.sim._k
 
 from __future__ import annotations
 
+import sys
 import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -588,7 +589,19 @@ def simulate_many(
     arrays = [np.ascontiguousarray(a) for a in arrays]
     for a in arrays:
         a.setflags(write=False)
-    K.simulate_batch(step, n_x, moved, n_done, peak, busy, lo, hi, *arrays, *params, *switch)
+    torch = sys.modules.get("torch")  # only if the caller uses it; go_gym.sim never imports it
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        K.simulate_batch(step, n_x, moved, n_done, peak, busy, lo, hi, *arrays, *params, *switch)
+    finally:
+        # numba's OpenMP threading layer sets the process's OpenMP thread count when it
+        # starts its threads, and torch shares that runtime: without this, a torch policy
+        # asked for one thread ran on numba's count after its first batch, so its float sums
+        # (and a seed's result) depended on numba's threads (quick-v0/rnnlm-2, GO seed 0:
+        # 1.84 ms in one process, 1.97 ms from the runner), and two such processes
+        # oversubscribed the cores (up to 10x slower). 0.13 us per call.
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
     n_units_k = hi[:, 0] - lo[:, 0]
     if (n_done < n_units_k).any():
         raise ValueError("a fusion plan makes the contracted graph cyclic")

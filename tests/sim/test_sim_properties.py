@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +116,33 @@ def test_timeline_is_consistent(case) -> None:  # type: ignore[no-untyped-def]
     assert (tl.transfer_start >= tl.unit_end[tl.transfer_unit]).all()
     assert (tl.transfer_src != tl.transfer_dst).all()
     assert tl.transfer_bytes.sum() == r.bytes_moved
+
+
+_TORCH_THREADS_SCRIPT = """
+import numpy as np, torch
+from go_gym.cluster import Cluster
+from go_gym.generators import random_layered_graph
+from go_gym.sim import simulate_many
+torch.set_num_threads(1)
+assert torch.get_num_threads() == 1  # torch's threads are set up before numba starts its own
+graph = random_layered_graph(40, seed=3)
+simulate_many(graph, Cluster.preset("p100", 2), np.zeros((4, graph.n_ops), np.int64))
+print("torch threads", torch.get_num_threads())
+"""
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_simulate_many_leaves_torchs_thread_count_alone() -> None:
+    # numba's OpenMP layer sets the process's OpenMP thread count when it first starts its
+    # threads (hence a fresh process), and torch shares that runtime.
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.pop("NUMBA_NUM_THREADS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _TORCH_THREADS_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().endswith("torch threads 1"), out.stdout

@@ -95,7 +95,7 @@ def test_layer_head_config_round_trips_and_is_checked(tmp_path, graph40) -> None
     env = _env("GOPlacement-v0", graph40)
     trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=4), seed=0)
     path = save_checkpoint(tmp_path / "ck.pt", trainer.state_dict())
-    with pytest.raises(ValueError, match="a checkpoint has its own"):
+    with pytest.raises(ValueError, match=r"layer_head shape a fresh policy; checkpoint .*ck\.pt"):
         GOAgent(env, checkpoint=path, layer_head=1.0)
 
 
@@ -158,6 +158,7 @@ def test_evaluations_leave_torchs_thread_count_alone() -> None:
     # numba's OpenMP layer, when it starts its threads (once per process, hence a fresh
     # process), used to hand torch its own thread count: training then ran on numba's
     # threads whatever torch was asked for, and a seed's result depended on numba's.
+    # (`simulate_many` keeps torch's count; this checks what a GO user sees.)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("NUMBA_NUM_THREADS", None)
     out = subprocess.run(

@@ -182,15 +182,7 @@ class GOAgent(EnvAgent):
         if len(candidates) == 1:
             return candidates[0]
         rows = {t: np.stack([c[t] for c in candidates]) for t in core.decides}
-        before = core.evaluations
-        times = core.evaluate(rows)
-        self.trainer.evaluations += core.evaluations - before
-        rec = self.trainer.record(core)
-        rec.evaluations += core.evaluations - before
-        i = int(np.argmin(times))
-        if times[i] < rec.best_time:
-            rec.best_time, rec.best = float(times[i]), {t: r[i].copy() for t, r in rows.items()}
-        return candidates[i]
+        return candidates[int(np.argmin(self.trainer.score(core, rows)))]
 
     def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:
         """(effective step time, decisions) of the best decision found on ``core``'s graph."""

@@ -231,6 +231,21 @@ class PPOTrainer:
             logits = self.logits(rec)
         return {t: lg.argmax(-1).numpy().astype(np.int64) for t, lg in logits.items()}
 
+    def score(self, core: GraphOptEnv, rows: dict[str, NDArray[np.int64]]) -> NDArray[np.float64]:
+        """Effective step times of decision ``rows`` ((R, n) per task) on ``core``'s graph,
+        charged to the trainer's and the graph's evaluations; the best row is kept."""
+        rec = self.record(core)
+        before = core.evaluations
+        times = core.evaluate(rows)
+        spent = core.evaluations - before
+        self.evaluations += spent
+        rec.evaluations += spent
+        i = int(np.argmin(times))
+        if times[i] < rec.best_time:
+            rec.best_time = float(times[i])
+            rec.best = {t: r[i].copy() for t, r in rows.items()}
+        return times
+
     # --- one iteration -------------------------------------------------------------------------
     def step(self, core: GraphOptEnv, budget_left: int | None = None) -> IterationStats | None:
         """One PPO iteration on ``core``'s current graph; None if the budget allows none.
@@ -261,61 +276,15 @@ class PPOTrainer:
             if k:
                 parts.append(actions[task])
             rows[task] = torch.cat(parts).numpy().astype(np.int64)
-        before = core.evaluations
-        times = core.evaluate(rows)
-        spent = core.evaluations - before
-        self.evaluations += spent
-        rec.evaluations += spent
-        i = int(np.argmin(times))
-        if times[i] < rec.best_time:
-            rec.best_time = float(times[i])
-            rec.best = {t: r[i].copy() for t, r in rows.items()}
+        times = self.score(core, rows)
         reward_fn = REWARDS[core.reward_name]
         reference = float(core._context.reference.step_time)
         rewards = np.array([reward_fn(float(t), core.lower_bound, reference) for t in times])
         greedy_time = float(times[0]) if (extra or not k) else float("nan")
         sample_rewards = rewards[len(times) - k :]
-        loss_value = float("nan")
-        entropy_value = float("nan")
+        loss_value = entropy_value = float("nan")
         if k >= 2:
-            std = sample_rewards.std()
-            adv = (sample_rewards - sample_rewards.mean()) / (std if std > 1e-12 else 1.0)
-            advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
-            cols = rec.deciding
-            coef = cfg.entropy_coef if rec.entropy_coef is None else rec.entropy_coef
-            if cfg.min_deviations is not None:
-                with torch.no_grad():
-                    off = torch.cat([1 - lg.softmax(-1).max(-1).values for lg in logits.values()])
-                    deviations = float((off if cols is None else off[cols]).sum())
-                if deviations < cfg.min_deviations:
-                    coef = min(max(coef * 2, 0.01), 1.0)
-                else:
-                    coef = max(coef / 2, cfg.entropy_coef)
-                rec.entropy_coef = coef
-            with torch.no_grad():
-                old = self.log_probs(logits, actions)
-                if cols is not None:
-                    old = old[:, cols]
-            for epoch in range(cfg.epochs):
-                new_logits = self.logits(rec)
-                new = self.log_probs(new_logits, actions)
-                log_ratio = (new if cols is None else new[:, cols]) - old
-                if cfg.target_kl is not None and epoch > 0:
-                    with torch.no_grad():  # the k3 estimator, per node, of KL(old || new)
-                        kl = float((log_ratio.exp() - 1 - log_ratio).mean())
-                    if kl > cfg.target_kl:
-                        break
-                ratio = log_ratio.exp()
-                surrogate = torch.minimum(
-                    ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage
-                )
-                entropy = self.entropy(new_logits, cols)
-                loss = -surrogate.mean() - coef * entropy
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                loss_value, entropy_value = float(loss.detach()), float(entropy.detach())
+            loss_value, entropy_value = self._update(rec, logits, actions, sample_rewards)
         self.iteration += 1
         sample_times = times[len(times) - k :] if k else times
         return IterationStats(
@@ -331,6 +300,58 @@ class PPOTrainer:
             loss=loss_value,
             seconds=time.perf_counter() - t0,
         )
+
+    def _update(
+        self,
+        rec: GraphRecord,
+        logits: dict[str, torch.Tensor],
+        actions: dict[str, torch.Tensor],
+        sample_rewards: NDArray[np.float64],
+    ) -> tuple[float, float]:
+        """The clipped-objective epochs on the K samples drawn from ``logits`` (advantages
+        normalised over the batch, the entropy bonus adapted by ``min_deviations``); the loss
+        and entropy of the last epoch run."""
+        cfg = self.config
+        loss_value = entropy_value = float("nan")
+        std = sample_rewards.std()
+        adv = (sample_rewards - sample_rewards.mean()) / (std if std > 1e-12 else 1.0)
+        advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
+        cols = rec.deciding
+        coef = cfg.entropy_coef if rec.entropy_coef is None else rec.entropy_coef
+        if cfg.min_deviations is not None:
+            with torch.no_grad():
+                off = torch.cat([1 - lg.softmax(-1).max(-1).values for lg in logits.values()])
+                deviations = float((off if cols is None else off[cols]).sum())
+            if deviations < cfg.min_deviations:
+                coef = min(max(coef * 2, 0.01), 1.0)
+            else:
+                coef = max(coef / 2, cfg.entropy_coef)
+            rec.entropy_coef = coef
+        with torch.no_grad():
+            old = self.log_probs(logits, actions)
+            if cols is not None:
+                old = old[:, cols]
+        for epoch in range(cfg.epochs):
+            new_logits = self.logits(rec)
+            new = self.log_probs(new_logits, actions)
+            log_ratio = (new if cols is None else new[:, cols]) - old
+            if cfg.target_kl is not None and epoch > 0:
+                with torch.no_grad():  # the k3 estimator, per node, of KL(old || new)
+                    kl = float((log_ratio.exp() - 1 - log_ratio).mean())
+                if kl > cfg.target_kl:
+                    break
+            ratio = log_ratio.exp()
+            surrogate = torch.minimum(
+                ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage
+            )
+            entropy = self.entropy(new_logits, cols)
+            loss = -surrogate.mean() - coef * entropy
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            loss_value, entropy_value = float(loss.detach()), float(entropy.detach())
+        return loss_value, entropy_value
 
     # --- warm start --------------------------------------------------------------------------
     def set_prior(

@@ -138,6 +138,24 @@ def test_one_shot_sampling_counts_evaluations_exactly(graph40) -> None:
     assert history[-1].evaluations == 29
 
 
+def test_score_charges_every_row_and_keeps_the_best(graph40) -> None:
+    """`PPOTrainer.score` is the one place that evaluates: PPO's iterations and go-warm's
+    heuristics both go through it, so the budget and the best decision stay consistent."""
+    core = core_env(_env("GOPlacement-v0", graph40))
+    trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=4, epochs=1), seed=0)
+    one_device = np.zeros((1, 40), np.int64)
+    alternating = (np.arange(40) % 2)[None, :].astype(np.int64)
+    times = trainer.score(core, {"placement": np.concatenate([alternating, one_device])})
+    assert core.evaluations == 2 == trainer.evaluations == trainer.record(core).evaluations
+    best_time, best = trainer.record(core).best_time, trainer.record(core).best["placement"]
+    assert best_time == times.min()
+    np.testing.assert_array_equal(best, [alternating, one_device][int(np.argmin(times))][0])
+    worse = alternating if times[0] > times[1] else one_device
+    trainer.score(core, {"placement": worse})
+    assert trainer.evaluations == 3 and trainer.record(core).best_time == best_time
+    np.testing.assert_array_equal(trainer.record(core).best["placement"], best)
+
+
 _THREADS_SCRIPT = """
 import torch, gymnasium as gym, go_gym
 from agents.base import core_env

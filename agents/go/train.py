@@ -210,6 +210,14 @@ def run(args: argparse.Namespace) -> int:
         state = load_checkpoint(args.init)
     if state is not None:
         config = GOConfig.from_dict(state["model_config"])
+        if args.layer_head and args.layer_head != config.layer_head:
+            source = ckpt_path if args.resume else args.init
+            print(
+                f"error: --layer-head {args.layer_head} shapes a fresh policy; checkpoint "
+                f"{source} has layer_head={config.layer_head}",
+                file=sys.stderr,
+            )
+            return 2
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
         config = GOConfig(

@@ -424,7 +424,7 @@ def test_joint_agent_decides_every_task(graph40) -> None:
     env.step(action)
 
 
-def test_train_cli_resume(tmp_path) -> None:
+def test_train_cli_resume(tmp_path, capsys) -> None:
     import argparse
 
     from agents.go import train
@@ -459,6 +459,11 @@ def test_train_cli_resume(tmp_path) -> None:
     assert len((tmp_path / "progress.csv").read_text().splitlines()) == 1 + 4
     best = np.load(tmp_path / "best.npz")
     assert best["synthetic-0/placement"].shape == (30,)
+    # A head of another scale cannot be grafted onto a checkpoint: an error, not ignored.
+    grafted = [*common[:-2], str(tmp_path / "grafted"), "--quiet", "--budget", "10"]
+    grafted[grafted.index("--layer-head") + 1] = "1.0"
+    assert train.run(parser.parse_args([*grafted, "--init", str(tmp_path / "checkpoint.pt")])) == 2
+    assert "--layer-head 1.0 shapes a fresh policy" in capsys.readouterr().err
     options = ["--deciding-nodes-only", "--min-deviations", "2"]
     other = [*common[:-2], str(tmp_path / "options"), "--quiet", "--budget", "10", *options]
     assert train.run(parser.parse_args(other)) == 0

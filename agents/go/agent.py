@@ -92,6 +92,9 @@ class GOAgent(EnvAgent):
         hidden: Width of a fresh policy (default `GOConfig`'s).
         layer_head: Initial scale of a fresh policy's layer head (`GOConfig.layer_head`;
             0, the default, for none). 1.0 is the setting measured in the README.
+        placement_actions: What a fresh policy's placement choices mean
+            (`GOConfig.placement_actions`): ``"device"`` (default, the paper's) or
+            ``"tree"``, offsets along a maximum spanning tree of the graph (`agents.go.tree`).
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
 
@@ -109,6 +112,7 @@ class GOAgent(EnvAgent):
         threads: int | None = 1,
         hidden: int | None = None,
         layer_head: float = 0.0,
+        placement_actions: str = "device",
         **ppo: Any,
     ) -> None:
         super().__init__(env, seed=seed)
@@ -120,7 +124,12 @@ class GOAgent(EnvAgent):
         if warm_deviations <= 0:
             raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
         self.warm_deviations = float(warm_deviations)
-        fresh_only = [name for name, v in (("hidden", hidden), ("layer_head", layer_head)) if v]
+        fresh = {
+            "hidden": hidden,
+            "layer_head": layer_head,
+            "placement_actions": placement_actions != "device",
+        }
+        fresh_only = [name for name, v in fresh.items() if v]
         if checkpoint is not None and fresh_only:
             raise ValueError(
                 f"{' and '.join(fresh_only)} shape a fresh policy; checkpoint {checkpoint} "
@@ -138,7 +147,10 @@ class GOAgent(EnvAgent):
         else:
             tasks = tuple(t for t in TASK_ORDER if t in core.decides)
             config = GOConfig(
-                tasks=tasks, layer_head=layer_head, **({"hidden": hidden} if hidden else {})
+                tasks=tasks,
+                layer_head=layer_head,
+                placement_actions=placement_actions,
+                **({"hidden": hidden} if hidden else {}),
             )
         policy = make_policy(config, seed=seed)
         if state is not None:
@@ -208,9 +220,9 @@ class GOAgent(EnvAgent):
         rec = self.trainer.record(core)
         with torch.no_grad():
             sampled = self.trainer.sample(self.trainer.logits(rec), 1)
-        return core.action_from(
-            {t: v[0].numpy().astype(np.int64) for t, v in sampled.items()}
-        ), state
+        actions = {t: v.numpy().astype(np.int64) for t, v in sampled.items()}
+        decided = self.trainer.decisions(rec, actions)
+        return core.action_from({t: v[0] for t, v in decided.items()}), state
 
 
 def make_go(env: gym.Env, **kwargs: Any) -> GOAgent:

@@ -36,7 +36,8 @@ Architecture (sizes are `GOConfig` fields, defaults in brackets):
    sampled from one forward (one-shot) and their log-probability factorises over nodes.
 6. **Heads.** Placement logits are scaled dot products of node queries with device keys
    (a linear map of the device features plus a device-index embedding), so one network
-   serves clusters with any number of devices up to ``max_devices``. Priority and fusion
+   serves clusters with any number of devices up to ``max_devices``; with tree actions
+   (`GOConfig.placement_actions`) a key is the index embedding alone, of an offset. Priority and fusion
    logits come from a linear head over ``max_choices`` levels, cut to the env's levels.
 
 Padded nodes (multi-graph envs pad to ``max_nodes``) are removed before the network and
@@ -61,6 +62,9 @@ from go_gym.opkinds import N_OP_KINDS
 
 #: The tasks a GO policy can decide, in the order the joint passes run.
 TASK_ORDER: tuple[str, ...] = ("placement", "priority", "fusion")
+
+#: Meanings of a placement choice (`GOConfig.placement_actions`).
+PLACEMENT_ACTIONS: tuple[str, ...] = ("device", "tree")
 
 #: Logit of the choices a padded node can never take (finite, so 0 * it stays 0).
 MASKED_LOGIT = -1e9
@@ -90,6 +94,10 @@ class GOConfig:
             initialised at random at this scale, so that a fresh policy already leans the
             ops of one layer to the same devices and different layers to different ones.
         layer_frequencies: Frequencies of those encodings (``pi * 2**k``, k < this).
+        placement_actions: What a placement logit's choice means: ``"device"`` (the
+            paper's: the op's device) or ``"tree"`` (an offset from the device of the op's
+            parent in a maximum spanning tree of the graph, `agents.go.tree`), so one
+            choice moves a whole subtree of heavily connected ops at once.
     """
 
     hidden: int = 64
@@ -103,6 +111,7 @@ class GOConfig:
     tasks: tuple[str, ...] = field(default=("placement",))
     layer_head: float = 0.0
     layer_frequencies: int = 4
+    placement_actions: str = "device"
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -117,6 +126,13 @@ class GOConfig:
             raise ValueError("need segment >= 1, sage_layers >= 0, attn_layers >= 1")
         if self.layer_head < 0 or self.layer_frequencies < 1:
             raise ValueError("need layer_head >= 0 and layer_frequencies >= 1")
+        if self.placement_actions not in PLACEMENT_ACTIONS:
+            raise ValueError(
+                f"placement_actions must be one of {PLACEMENT_ACTIONS}, "
+                f"got {self.placement_actions!r}"
+            )
+        if self.layer_head > 0 and self.placement_actions != "device":
+            raise ValueError("layer_head leans devices; it needs placement_actions='device'")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (for ``torch.load(weights_only=True)``)."""
@@ -318,7 +334,8 @@ class GOPolicy(nn.Module):
         )
         if "placement" in cfg.tasks:
             self.node_query = nn.Linear(h, h)
-            self.device_key = nn.Linear(N_DEVICE_FEATURES, h)
+            if cfg.placement_actions == "device":
+                self.device_key = nn.Linear(N_DEVICE_FEATURES, h)
             self.device_emb = nn.Embedding(cfg.max_devices, h)
         if cfg.layer_head > 0 and "placement" in cfg.tasks:
             f = cfg.layer_frequencies
@@ -404,8 +421,10 @@ class GOPolicy(nn.Module):
 
     def _head(self, task: str, states: torch.Tensor, inp: GraphInput, a: int) -> torch.Tensor:
         if task == "placement":
-            idx = torch.arange(a)
-            keys = self.device_key(inp.device[:a]) + self.device_emb(idx)
+            keys = self.device_emb(torch.arange(a))
+            if self.config.placement_actions == "device":
+                keys = keys + self.device_key(inp.device[:a])
+            # else choice k is an offset of k devices, which no device's features describe
             logits = self.node_query(states) @ keys.T / math.sqrt(self.config.hidden)
             if self.config.layer_head > 0:
                 logits = logits + self.layer_head(self.layer_encoding(inp))[:, :a]

@@ -42,6 +42,7 @@ import torch
 from numpy.typing import NDArray
 
 from agents.go.model import GOPolicy, GraphInput, prepare
+from agents.go.tree import PlacementTree
 from go_gym.envs.graph_env import REWARDS, GraphOptEnv
 
 
@@ -117,6 +118,7 @@ class GraphRecord:
     # Columns of `PPOTrainer.log_probs` whose node choices the env uses (None: all).
     deciding: torch.Tensor | None = None
     entropy_coef: float | None = None  # the adapted bonus (min_deviations)
+    tree: PlacementTree | None = None  # with tree actions: placement offsets -> devices
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,23 @@ class PPOTrainer:
                 choices={t: core.n_choices(t) for t in self.policy.config.tasks},
                 tasks=tuple(core.decides),
                 deciding=deciding,
+                tree=PlacementTree.build(
+                    core.graph, core._context.leader, core.n_choices("placement")
+                )
+                if self.policy.config.placement_actions == "tree" and "placement" in core.decides
+                else None,
             )
         return self.records[key]
+
+    @staticmethod
+    def decisions(
+        rec: GraphRecord, actions: dict[str, NDArray[np.int64]]
+    ) -> dict[str, NDArray[np.int64]]:
+        """The env's decisions ((R, n) per task) for the policy's actions: the actions
+        themselves, except placement offsets with tree actions, decoded along the tree."""
+        if rec.tree is None or "placement" not in actions:
+            return actions
+        return {**actions, "placement": rec.tree.decode(actions["placement"])}
 
     def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
         """The policy's logits for the tasks the graph's env decides (plus the graph's prior,
@@ -229,7 +246,8 @@ class PPOTrainer:
         rec = self.record(core)
         with torch.no_grad():
             logits = self.logits(rec)
-        return {t: lg.argmax(-1).numpy().astype(np.int64) for t, lg in logits.items()}
+        rows = {t: lg.argmax(-1).numpy().astype(np.int64)[None, :] for t, lg in logits.items()}
+        return {t: r[0] for t, r in self.decisions(rec, rows).items()}
 
     def score(self, core: GraphOptEnv, rows: dict[str, NDArray[np.int64]]) -> NDArray[np.float64]:
         """Effective step times of decision ``rows`` ((R, n) per task) on ``core``'s graph,
@@ -276,7 +294,7 @@ class PPOTrainer:
             if k:
                 parts.append(actions[task])
             rows[task] = torch.cat(parts).numpy().astype(np.int64)
-        times = self.score(core, rows)
+        times = self.score(core, self.decisions(rec, rows))
         reward_fn = REWARDS[core.reward_name]
         reference = float(core._context.reference.step_time)
         rewards = np.array([reward_fn(float(t), core.lower_bound, reference) for t in times])
@@ -378,7 +396,10 @@ class PPOTrainer:
             a = rec.choices[task]
             if a < 2:
                 continue
-            index = torch.as_tensor(np.asarray(chosen), dtype=torch.int64)
+            chosen = np.asarray(chosen, np.int64)
+            if task == "placement" and rec.tree is not None:
+                chosen = rec.tree.encode(chosen[None, :])[0]
+            index = torch.as_tensor(chosen, dtype=torch.int64)
             offset = torch.zeros(index.shape[0], a)
             offset[torch.arange(index.shape[0]), index] = math.log(
                 (1 - deviate) * (a - 1) / deviate

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from agents.go.checkpoint import load_checkpoint, save_checkpoint
-from agents.go.model import TASK_ORDER, GOConfig
+from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 
@@ -87,6 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="initial scale of the layer head (GOConfig.layer_head; 0: none)",
+    )
+    parser.add_argument(
+        "--placement-actions",
+        choices=PLACEMENT_ACTIONS,
+        default="device",
+        help="what a placement choice means (GOConfig.placement_actions): a device, or an "
+        "offset from the op's parent in a maximum spanning tree of the graph",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/go", help="output directory")
@@ -210,18 +217,27 @@ def run(args: argparse.Namespace) -> int:
         state = load_checkpoint(args.init)
     if state is not None:
         config = GOConfig.from_dict(state["model_config"])
-        if args.layer_head and args.layer_head != config.layer_head:
-            source = ckpt_path if args.resume else args.init
-            print(
-                f"error: --layer-head {args.layer_head} shapes a fresh policy; checkpoint "
-                f"{source} has layer_head={config.layer_head}",
-                file=sys.stderr,
-            )
-            return 2
+        shaping = {
+            "layer_head": (args.layer_head, 0.0),
+            "placement_actions": (args.placement_actions, "device"),
+        }
+        for name, (value, default) in shaping.items():
+            if value != default and value != getattr(config, name):
+                source = ckpt_path if args.resume else args.init
+                print(
+                    f"error: --{name.replace('_', '-')} {value} shapes a fresh policy; "
+                    f"checkpoint {source} has {name}={getattr(config, name)}",
+                    file=sys.stderr,
+                )
+                return 2
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
         config = GOConfig(
-            tasks=tasks, hidden=args.hidden, segment=args.segment, layer_head=args.layer_head
+            tasks=tasks,
+            hidden=args.hidden,
+            segment=args.segment,
+            layer_head=args.layer_head,
+            placement_actions=args.placement_actions,
         )
     ppo = PPOConfig(
         samples=args.samples,

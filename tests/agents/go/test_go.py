@@ -464,6 +464,15 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     grafted[grafted.index("--layer-head") + 1] = "1.0"
     assert train.run(parser.parse_args([*grafted, "--init", str(tmp_path / "checkpoint.pt")])) == 2
     assert "--layer-head 1.0 shapes a fresh policy" in capsys.readouterr().err
+    # Nor can tree actions (the checkpoint's network picks devices); a fresh policy can.
+    tree = [*common[:-2], str(tmp_path / "tree"), "--quiet", "--budget", "10"]
+    tree[tree.index("--layer-head") + 1] = "0"
+    tree += ["--placement-actions", "tree"]
+    assert train.run(parser.parse_args([*tree, "--init", str(tmp_path / "checkpoint.pt")])) == 2
+    assert "--placement-actions tree shapes a fresh policy" in capsys.readouterr().err
+    assert train.run(parser.parse_args(tree)) == 0
+    saved_tree = load_checkpoint(tmp_path / "tree" / "checkpoint.pt")["model_config"]
+    assert saved_tree["placement_actions"] == "tree"
     options = ["--deciding-nodes-only", "--min-deviations", "2"]
     other = [*common[:-2], str(tmp_path / "options"), "--quiet", "--budget", "10", *options]
     assert train.run(parser.parse_args(other)) == 0

@@ -1,0 +1,172 @@
+"""Placement as device offsets along a maximum spanning tree of the op graph.
+
+Why: the devices of a cluster are identical, so the step time does not change when they are
+relabelled, and a policy that picks a device for every op independently gets no first-order
+signal for a split until that symmetry is broken. It breaks it by leaning every op the same
+way (the collapse onto one device), and from there a split has to be found one op at a time,
+where an op that leaves alone only adds a transfer (``agents/go/EXPERIMENTS.md``).
+
+With ``GOConfig(placement_actions="tree")`` the policy picks, for every op, an *offset*
+instead: its device is its tree parent's device plus the offset, modulo the number of
+devices. The tree is a maximum spanning tree of the (undirected) op graph weighted by the
+bytes each edge carries, so offset 0 keeps the heaviest tensors on one device, and a single
+non-zero offset moves a whole subtree, a cluster of ops tied together by heavy edges and to
+the rest by light ones, in one coherent move. The offsets are relative, so they mean the same
+whatever the devices are called: "stay with the parent" or "move k devices on" is a choice
+the reward tells apart from the first sample on.
+
+The map from offsets to devices is a bijection (given the decisions of colocated ops, which
+follow their group's first member as the env does), so the policy is still a product of
+per-node categoricals over its own actions, PPO's log-probabilities are unchanged, and any
+placement (a heuristic's, for a warm start) has exactly one offset encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from go_gym.graph import OpGraph
+
+#: Relative weight bonus of an edge inside one layer (a tie-break between equal tensors: an
+#: LSTM cell reads its input from the layer below and its state from its own layer, both of
+#: the same size; keeping the layer's chain in the tree lets one offset move the layer).
+SAME_LAYER_BONUS = 1e-3
+
+
+@dataclass(frozen=True)
+class PlacementTree:
+    """A rooted spanning forest over a graph's colocation leaders, and the offset maps.
+
+    Attributes:
+        n_devices: D, the devices offsets are taken modulo.
+        leader: (n,) the op whose device each op takes (itself, or its colocation group's
+            first member), as `go_gym.envs.graph_env` applies it.
+        parent: (n,) each leader's tree parent, -1 for a root (one per connected component
+            of the leaders' graph) and for non-leaders.
+        order: (n_leaders,) leaders with every parent before its children.
+    """
+
+    n_devices: int
+    leader: NDArray[np.int64]
+    parent: NDArray[np.int64]
+    order: NDArray[np.int64]
+
+    @classmethod
+    def build(cls, graph: OpGraph, leader: NDArray[np.integer], n_devices: int) -> PlacementTree:
+        """The maximum spanning tree (Kruskal) of the graph with colocation groups contracted.
+
+        An edge weighs the bytes it carries (summed over the edges between two groups), with
+        `SAME_LAYER_BONUS` for edges inside a layer; ties go to the earlier edge. Each
+        component is rooted at its first op in topological order.
+        """
+        if n_devices < 1:
+            raise ValueError(f"n_devices must be >= 1, got {n_devices}")
+        n = graph.n_ops
+        leader = np.asarray(leader, np.int64)
+        if leader.shape != (n,) or (leader[leader] != leader).any():
+            raise ValueError("leader must map every op to an op that leads itself")
+        src, dst = leader[graph.edge_src], leader[graph.edge_dst]
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        same_layer = (graph.layer[graph.edge_src] == graph.layer[graph.edge_dst])[keep]
+        weight = graph.edge_bytes[keep] * (1.0 + SAME_LAYER_BONUS * same_layer)
+        lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+        pairs, inverse = np.unique(lo * n + hi, return_inverse=True)
+        pair_weight = np.bincount(inverse, weights=weight, minlength=len(pairs))
+        first_edge = np.full(len(pairs), len(src), np.int64)
+        np.minimum.at(first_edge, inverse, np.arange(len(src)))
+        ranked = np.lexsort((first_edge, -pair_weight))
+        adjacency = _kruskal(n, pairs[ranked] // n, pairs[ranked] % n)
+        parent, order = _root(n, leader, graph.topo_order.astype(np.int64), adjacency)
+        return cls(n_devices=int(n_devices), leader=leader, parent=parent, order=order)
+
+    def decode(self, offsets: NDArray[np.integer]) -> NDArray[np.int64]:
+        """Devices (K, n) of offset decisions (K, n): a root takes its offset as its device,
+        every other leader its parent's device plus its offset, every op its leader's."""
+        offsets = np.asarray(offsets, np.int64)
+        if offsets.ndim != 2 or offsets.shape[1] != len(self.leader):
+            raise ValueError(f"offsets must be (K, {len(self.leader)}), got {offsets.shape}")
+        devices = _decode(offsets, self.parent, self.order, self.n_devices)
+        return devices[:, self.leader]
+
+    def encode(self, devices: NDArray[np.integer]) -> NDArray[np.int64]:
+        """Offsets (K, n) whose `decode` is ``devices`` (K, n) with colocation applied
+        (non-leaders get offset 0, which `decode` ignores)."""
+        devices = np.asarray(devices, np.int64)
+        if devices.ndim != 2 or devices.shape[1] != len(self.leader):
+            raise ValueError(f"devices must be (K, {len(self.leader)}), got {devices.shape}")
+        placed = devices[:, self.leader]
+        offsets = np.zeros_like(placed)
+        leaders = self.order
+        parents = self.parent[leaders]
+        has_parent = parents >= 0
+        offsets[:, leaders] = placed[:, leaders]
+        offsets[:, leaders[has_parent]] = (
+            placed[:, leaders[has_parent]] - placed[:, parents[has_parent]]
+        )
+        return offsets % self.n_devices
+
+
+def _kruskal(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> list[list[int]]:
+    """Adjacency lists of the spanning forest that takes edges (a[i], b[i]) in order,
+    skipping any that would close a cycle (union-find with path halving)."""
+    root = list(range(n))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(a.tolist(), b.tolist(), strict=True):
+        ru, rv = find(u), find(v)
+        if ru != rv:
+            root[ru] = rv
+            adjacency[u].append(v)
+            adjacency[v].append(u)
+    return adjacency
+
+
+def _root(
+    n: int, leader: NDArray[np.int64], topo_order: NDArray[np.int64], adjacency: list[list[int]]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Parents and a breadth-first order of the forest, each component rooted at its
+    first leader in topological order."""
+    parent = np.full(n, -1, np.int64)
+    seen = np.zeros(n, bool)
+    order: list[int] = []
+    for start in topo_order.tolist():
+        if leader[start] != start or seen[start]:
+            continue
+        seen[start] = True
+        head = len(order)
+        order.append(start)
+        while head < len(order):
+            u = order[head]
+            head += 1
+            for v in adjacency[u]:
+                if not seen[v]:
+                    seen[v] = True
+                    parent[v] = u
+                    order.append(v)
+    return parent, np.array(order, np.int64)
+
+
+@numba.njit(cache=True)
+def _decode(
+    offsets: NDArray[np.int64], parent: NDArray[np.int64], order: NDArray[np.int64], d: int
+) -> NDArray[np.int64]:
+    out = np.zeros_like(offsets)
+    for i in order:
+        p = parent[i]
+        for k in range(offsets.shape[0]):
+            if p < 0:
+                out[k, i] = offsets[k, i] % d
+            else:
+                out[k, i] = (out[k, p] + offsets[k, i]) % d
+    return out

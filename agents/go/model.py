@@ -37,8 +37,9 @@ Architecture (sizes are `GOConfig` fields, defaults in brackets):
 6. **Heads.** Placement logits are scaled dot products of node queries with device keys
    (a linear map of the device features plus a device-index embedding), so one network
    serves clusters with any number of devices up to ``max_devices``; with tree actions
-   (`GOConfig.placement_actions`) a key is the index embedding alone, of an offset. Priority and fusion
-   logits come from a linear head over ``max_choices`` levels, cut to the env's levels.
+   (`GOConfig.placement_actions`) a key is the index embedding alone, of an offset.
+   Priority and fusion logits come from a linear head over ``max_choices`` levels, cut to
+   the env's levels.
 
 Padded nodes (multi-graph envs pad to ``max_nodes``) are removed before the network and
 come back, via `padded_logits`, as rows that put all probability on choice 0: they never

@@ -179,17 +179,17 @@ class PPOTrainer:
                 deciding = torch.as_tensor(
                     np.concatenate([c + i * n for i, c in enumerate(columns)]), dtype=torch.long
                 )
+            tree = None
+            if self.policy.config.placement_actions == "tree" and "placement" in core.decides:
+                n_devices = core.n_choices("placement")
+                tree = PlacementTree.build(core.graph, core._context.leader, n_devices)
             self.records[key] = GraphRecord(
                 name=core.graph.name,
                 input=prepare(obs, core.graph.topo_order),
                 choices={t: core.n_choices(t) for t in self.policy.config.tasks},
                 tasks=tuple(core.decides),
                 deciding=deciding,
-                tree=PlacementTree.build(
-                    core.graph, core._context.leader, core.n_choices("placement")
-                )
-                if self.policy.config.placement_actions == "tree" and "placement" in core.decides
-                else None,
+                tree=tree,
             )
         return self.records[key]
 

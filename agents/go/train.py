@@ -232,13 +232,17 @@ def run(args: argparse.Namespace) -> int:
                 return 2
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
-        config = GOConfig(
-            tasks=tasks,
-            hidden=args.hidden,
-            segment=args.segment,
-            layer_head=args.layer_head,
-            placement_actions=args.placement_actions,
-        )
+        try:
+            config = GOConfig(
+                tasks=tasks,
+                hidden=args.hidden,
+                segment=args.segment,
+                layer_head=args.layer_head,
+                placement_actions=args.placement_actions,
+            )
+        except ValueError as exc:  # e.g. a layer head over tree actions
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     ppo = PPOConfig(
         samples=args.samples,
         epochs=args.epochs,

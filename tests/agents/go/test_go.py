@@ -470,6 +470,9 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     tree += ["--placement-actions", "tree"]
     assert train.run(parser.parse_args([*tree, "--init", str(tmp_path / "checkpoint.pt")])) == 2
     assert "--placement-actions tree shapes a fresh policy" in capsys.readouterr().err
+    with_head = [*tree[: tree.index("--layer-head")], *tree[tree.index("--layer-head") + 2 :]]
+    assert train.run(parser.parse_args([*with_head, "--layer-head", "1.0"])) == 2
+    assert "layer_head leans devices" in capsys.readouterr().err
     assert train.run(parser.parse_args(tree)) == 0
     saved_tree = load_checkpoint(tmp_path / "tree" / "checkpoint.pt")["model_config"]
     assert saved_tree["placement_actions"] == "tree"

@@ -19,6 +19,7 @@ from agents.go.tree import SAME_LAYER_BONUS, PlacementTree
 from go_gym.opkinds import OpKind
 from go_gym.zoo import get_graph
 from tests.agents.conftest import make_graph, small_cluster
+from tests.agents.go.test_go import SMALL
 
 torch.set_num_threads(1)
 
@@ -164,8 +165,7 @@ def test_ppo_with_tree_actions_splits_two_chains() -> None:
     optimum = float(core.evaluate({"placement": split})[0])
     assert optimum < 0.6 * float(core.evaluate({"placement": np.zeros((1, 12), int)})[0])
     core.evaluations = 0
-    config = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32,
-                      placement_actions="tree")  # fmt: skip
+    config = GOConfig(**{**SMALL.to_dict(), "placement_actions": "tree"})
     trainer = PPOTrainer(
         make_policy(config, seed=1), PPOConfig(samples=16, lr=3e-3, entropy_coef=0.0), seed=1
     )

@@ -28,6 +28,7 @@ from agents.base import EnvAgent, HeuristicAgent, core_env
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from agents.go.model import TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
+from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
 
 #: Heuristics scored by ``warm_start="best"``: every deterministic placement baseline (one
@@ -46,6 +47,12 @@ WARM_CANDIDATES: tuple[str, ...] = (
 
 #: Largest share of nodes a warm start's prior lets a sampled decision change (in expectation).
 WARM_MAX_DEVIATE = 0.05
+
+#: Where a warm start's samples leave it: ``"uniform"``, every node alike; ``"subtrees"``
+#: (tree actions only), half of the expected deviations spread over the tree's non-root
+#: leaders and half in proportion to how evenly each one's subtree splits the work
+#: (`PlacementTree.balance`), so samples try the moves that start a split more often.
+WARM_PROPOSALS: tuple[str, ...] = ("uniform", "subtrees")
 
 
 def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
@@ -88,6 +95,11 @@ class GOAgent(EnvAgent):
             `WARM_MAX_DEVIATE` of the nodes (so a few on small graphs, as many on large
             ones: a fixed fraction would change hundreds of ops at once on a large graph
             and every sample would be worse than the start).
+        warm_proposal: Where that prior's deviations fall, one of `WARM_PROPOSALS`:
+            ``"uniform"`` (default) or ``"subtrees"``, which needs tree actions and puts half
+            of them where moving a subtree splits the work evenly (the README's measured
+            setting: ``placement_actions="tree", warm_start="single-device",
+            warm_proposal="subtrees"``).
         threads: torch threads (1 is fastest on shared CPUs for these small tensors).
         hidden: Width of a fresh policy (default `GOConfig`'s).
         layer_head: Initial scale of a fresh policy's layer head (`GOConfig.layer_head`;
@@ -109,6 +121,7 @@ class GOAgent(EnvAgent):
         checkpoint: str | os.PathLike[str] | None = None,
         warm_start: str | None = None,
         warm_deviations: float = 16.0,
+        warm_proposal: str = "uniform",
         threads: int | None = 1,
         hidden: int | None = None,
         layer_head: float = 0.0,
@@ -124,6 +137,11 @@ class GOAgent(EnvAgent):
         if warm_deviations <= 0:
             raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
         self.warm_deviations = float(warm_deviations)
+        if warm_proposal not in WARM_PROPOSALS:
+            raise ValueError(
+                f"warm_proposal must be one of {WARM_PROPOSALS}, got {warm_proposal!r}"
+            )
+        self.warm_proposal = warm_proposal
         fresh = {
             "hidden": hidden,
             "layer_head": layer_head,
@@ -152,6 +170,14 @@ class GOAgent(EnvAgent):
                 placement_actions=placement_actions,
                 **({"hidden": hidden} if hidden else {}),
             )
+        if warm_proposal == "subtrees" and (
+            warm_start is None
+            or config.placement_actions != "tree"
+            or "placement" not in config.tasks
+        ):
+            raise ValueError(
+                'warm_proposal="subtrees" needs a warm start and tree actions for placement'
+            )
         policy = make_policy(config, seed=seed)
         if state is not None:
             policy.load_state_dict(state["model"])
@@ -166,8 +192,7 @@ class GOAgent(EnvAgent):
             before = core.evaluations
             target = self._warm_target(core)
             budget -= core.evaluations - before  # scoring the heuristics is charged
-            deviate = min(WARM_MAX_DEVIATE, self.warm_deviations / core.graph.n_ops)
-            self.trainer.set_prior(core, target, deviate)
+            self.trainer.set_prior(core, target, self._warm_deviate(core))
         history = self.trainer.train([core], budget) if budget > 0 else []
         self.history.extend(history)
         rec = self.trainer.record(core)
@@ -195,6 +220,24 @@ class GOAgent(EnvAgent):
             return candidates[0]
         rows = {t: np.stack([c[t] for c in candidates]) for t in core.decides}
         return candidates[int(np.argmin(self.trainer.score(core, rows)))]
+
+    def _warm_deviate(self, core: GraphOptEnv) -> float | dict[str, float | NDArray[np.float64]]:
+        """The prior's deviation probability: ``warm_deviations`` nodes per sample in
+        expectation (at most `WARM_MAX_DEVIATE` of them), spread as ``warm_proposal`` says."""
+        n = core.graph.n_ops
+        uniform = min(WARM_MAX_DEVIATE, self.warm_deviations / n)
+        if self.warm_proposal == "uniform":
+            return uniform
+        tree = self.trainer.record(core).tree
+        assert tree is not None  # checked in __init__
+        balance = tree.balance(op_times(core.graph, core.cluster).mean(axis=1))
+        movable = (tree.parent >= 0).astype(np.float64)
+        if balance.sum() <= 0:
+            return uniform
+        mass = uniform * n
+        p = mass * (0.5 * movable / movable.sum() + 0.5 * balance / balance.sum())
+        placement = np.clip(p, 1e-6, 0.5)
+        return {t: placement if t == "placement" else uniform for t in core.decides}
 
     def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:
         """(effective step time, decisions) of the best decision found on ``core``'s graph."""

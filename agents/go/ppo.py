@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -373,7 +373,10 @@ class PPOTrainer:
 
     # --- warm start --------------------------------------------------------------------------
     def set_prior(
-        self, core: GraphOptEnv, decisions: dict[str, NDArray[np.int64]], deviate: float
+        self,
+        core: GraphOptEnv,
+        decisions: dict[str, NDArray[np.int64]],
+        deviate: float | Mapping[str, float | NDArray[np.float64]],
     ) -> None:
         """Start from a given decision: a fixed offset on the graph's logits (no evaluation).
 
@@ -386,24 +389,35 @@ class PPOTrainer:
         close to that. Unlike imitating the decision (cross-entropy steps on the network),
         this reproduces it exactly whatever the network can fit: 100 imitation steps left
         the argmax of quick-v0/gnmt-3 at 6.30 ms against the heuristic's 4.94 ms.
-        Tasks with a single choice get no offset.
+        ``deviate`` is one probability for every node of every task, or a task's own (a
+        number, or one per node to explore more at some nodes than at others; a task left
+        out gets no offset). Tasks with a single choice get no offset.
         """
-        if not 0 < deviate < 1:
-            raise ValueError(f"deviate must be in (0, 1), got {deviate}")
+        per_task = deviate if isinstance(deviate, Mapping) else dict.fromkeys(decisions, deviate)
         rec = self.record(core)
         rec.prior = {}
         for task, chosen in decisions.items():
             a = rec.choices[task]
-            if a < 2:
+            if a < 2 or task not in per_task:
                 continue
             chosen = np.asarray(chosen, np.int64)
+            p = np.asarray(per_task[task], np.float64)
+            if p.ndim > 1 or (p.ndim == 1 and p.shape != chosen.shape):
+                raise ValueError(
+                    f"deviate of {task} must be a number or {chosen.shape}, got {p.shape}"
+                )
+            if not ((p > 0) & (p < 1)).all():
+                raise ValueError(f"deviate of {task} must be in (0, 1)")
             if task == "placement" and rec.tree is not None:
                 chosen = rec.tree.encode(chosen[None, :])[0]
             index = torch.as_tensor(chosen, dtype=torch.int64)
             offset = torch.zeros(index.shape[0], a)
-            offset[torch.arange(index.shape[0]), index] = math.log(
-                (1 - deviate) * (a - 1) / deviate
-            )
+            rows = torch.arange(index.shape[0])
+            if p.ndim == 0:
+                offset[rows, index] = math.log((1 - float(p)) * (a - 1) / float(p))
+            else:
+                keep = np.log((1 - p) * (a - 1) / p)
+                offset[rows, index] = torch.as_tensor(keep, dtype=torch.float32)
             rec.prior[task] = offset
 
     # --- loops ---------------------------------------------------------------------------------

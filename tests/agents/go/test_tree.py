@@ -16,6 +16,7 @@ from agents.base import HeuristicAgent, core_env
 from agents.go.model import GOConfig
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from agents.go.tree import SAME_LAYER_BONUS, PlacementTree
+from go_gym.cluster import op_times
 from go_gym.opkinds import OpKind
 from go_gym.zoo import get_graph
 from tests.agents.conftest import make_graph, small_cluster
@@ -173,3 +174,74 @@ def test_ppo_with_tree_actions_splits_two_chains() -> None:
     assert trainer.record(core).best_time == pytest.approx(optimum, rel=1e-9)
     greedy = trainer.greedy(core)["placement"]
     assert float(core.evaluate({"placement": greedy[None]})[0]) == pytest.approx(optimum, rel=1e-9)
+
+
+def test_balance_is_how_evenly_each_subtree_splits_the_work(colocated) -> None:
+    """Against a slow reference: each leader's descendants in the tree (networkx), their
+    weights summed with every op counted at its leader."""
+    graph, leader = colocated
+    tree = PlacementTree.build(graph, leader, 3)
+    weight = np.random.default_rng(2).random(graph.n_ops)
+    balance = tree.balance(weight)
+    children = tree.order[tree.parent[tree.order] >= 0]
+    edges = [(int(tree.parent[c]), int(c)) for c in children]
+    forest = nx.DiGraph(edges)
+    forest.add_nodes_from(tree.order.tolist())
+    work = {int(i): 0.0 for i in tree.order}
+    for op in range(graph.n_ops):
+        work[int(leader[op])] += float(weight[op])
+    total = sum(work.values())
+    for op in range(graph.n_ops):
+        if tree.parent[op] < 0:  # a root or a colocated follower: moving it changes nothing
+            assert balance[op] == 0.0
+            continue
+        share = (work[op] + sum(work[d] for d in nx.descendants(forest, op))) / total
+        assert balance[op] == pytest.approx(min(share, 1 - share), rel=1e-9)
+    # the ring of test_one_offset_moves_the_subtree_below_it: tree 1-0-3-2 rooted at 0
+    ring = make_graph("ring", 4, [(0, 1), (1, 2), (2, 3), (0, 3)], 1e6, [10.0, 1.0, 10.0, 10.0])
+    small = PlacementTree.build(ring, np.arange(4), 2)
+    np.testing.assert_allclose(small.balance(np.array([1.0, 2.0, 3.0, 4.0])), [0, 0.2, 0.3, 0.3])
+    with pytest.raises(ValueError, match="op_weight"):
+        small.balance(np.ones(3))
+
+
+def test_subtree_proposal_puts_the_deviations_where_a_move_splits_the_work(colocated) -> None:
+    """``warm_proposal="subtrees"``: the prior keeps each op's start with probability
+    1 - p, the p sum to the uniform prior's expected deviations (16, at most 5% of the ops:
+    12.4 of 248 here), and an op whose subtree splits the work more evenly deviates more
+    often."""
+    graph, _ = colocated
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(3))
+    core = core_env(env)
+    agent = agents.make(
+        "go",
+        env,
+        budget=8,
+        samples=4,
+        epochs=1,
+        hidden=16,
+        placement_actions="tree",
+        warm_start="single-device",
+        warm_proposal="subtrees",
+    )
+    agent.fit(env)
+    rec = agent.trainer.record(core)
+    keep = rec.prior["placement"].softmax(-1)
+    assert (keep.argmax(-1) == 0).all()  # single device: every offset 0
+    p = 1 - keep[:, 0].double().numpy()
+    assert p.sum() == pytest.approx(0.05 * graph.n_ops, rel=1e-4)
+    balance = rec.tree.balance(op_times(graph, core.cluster).mean(axis=1))
+    movable = rec.tree.parent >= 0
+    order = np.argsort(balance[movable], kind="stable")
+    assert (np.diff(p[movable][order]) >= -1e-6).all()  # more balance, more deviation
+    assert p[movable].max() > 20 * p[~movable].max()
+    with pytest.raises(ValueError, match="warm_proposal"):
+        agents.make("go", env, warm_start="single-device", warm_proposal="subtrees")
+    with pytest.raises(ValueError, match="warm_proposal"):
+        agents.make("go", env, placement_actions="tree", warm_proposal="subtrees")
+    with pytest.raises(ValueError, match="warm_proposal"):
+        agents.make("go", env, warm_proposal="branches")
+    with pytest.raises(ValueError, match="deviate of placement"):
+        agent.trainer.set_prior(
+            core, {"placement": np.zeros(graph.n_ops, int)}, {"placement": p[:5]}
+        )

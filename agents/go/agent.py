@@ -49,10 +49,14 @@ WARM_CANDIDATES: tuple[str, ...] = (
 WARM_MAX_DEVIATE = 0.05
 
 #: Where a warm start's samples leave it: ``"uniform"``, every node alike; ``"subtrees"``
-#: (tree actions only), half of the expected deviations spread over the tree's non-root
-#: leaders and half in proportion to how evenly each one's subtree splits the work
-#: (`PlacementTree.balance`), so samples try the moves that start a split more often.
+#: (tree actions only), `SUBTREE_SHARE` of the expected deviations in proportion to how
+#: evenly each leader's subtree splits the work (`PlacementTree.balance`) and the rest spread
+#: over the tree's non-root leaders, so samples try the moves that start a split more often.
 WARM_PROPOSALS: tuple[str, ...] = ("uniform", "subtrees")
+
+#: The share of the expected deviations that ``"subtrees"`` puts by balance (the rest is
+#: uniform, so that small moves are still tried).
+SUBTREE_SHARE = 0.5
 
 
 def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
@@ -234,9 +238,9 @@ class GOAgent(EnvAgent):
         movable = (tree.parent >= 0).astype(np.float64)
         if balance.sum() <= 0:
             return uniform
-        mass = uniform * n
-        p = mass * (0.5 * movable / movable.sum() + 0.5 * balance / balance.sum())
-        placement = np.clip(p, 1e-6, 0.5)
+        spread = (1 - SUBTREE_SHARE) * movable / movable.sum()
+        p = uniform * n * (spread + SUBTREE_SHARE * balance / balance.sum())
+        placement = np.clip(p, 1e-6, 0.5)  # roots and followers: never (their moves do nothing)
         return {t: placement if t == "placement" else uniform for t in core.decides}
 
     def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:

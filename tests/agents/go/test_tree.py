@@ -234,6 +234,7 @@ def test_subtree_proposal_puts_the_deviations_where_a_move_splits_the_work(coloc
     movable = rec.tree.parent >= 0
     order = np.argsort(balance[movable], kind="stable")
     assert (np.diff(p[movable][order]) >= -1e-6).all()  # more balance, more deviation
+    assert p[movable].max() > 5 * np.median(p[movable])  # not spread evenly
     assert p[movable].max() > 20 * p[~movable].max()
     with pytest.raises(ValueError, match="warm_proposal"):
         agents.make("go", env, warm_start="single-device", warm_proposal="subtrees")

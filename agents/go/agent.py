@@ -240,7 +240,7 @@ class GOAgent(EnvAgent):
             return uniform
         spread = (1 - SUBTREE_SHARE) * movable / movable.sum()
         p = uniform * n * (spread + SUBTREE_SHARE * balance / balance.sum())
-        placement = np.clip(p, 1e-6, 0.5)  # roots and followers: never (their moves do nothing)
+        placement = np.clip(p, 1e-6, 0.5)  # roots and colocated followers: almost never
         return {t: placement if t == "placement" else uniform for t in core.decides}
 
     def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:

@@ -96,8 +96,10 @@ class PlacementTree:
     def balance(self, op_weight: NDArray[np.floating]) -> NDArray[np.float64]:
         """(n,) how evenly moving each leader's subtree splits the work: ``min(f, 1 - f)``,
         where f is the subtree's share of the total ``op_weight`` (n,) (an op's weight counts
-        at its leader); 0 for roots (moving a root rotates every device, which changes
-        nothing) and for non-leaders (their offsets are ignored).
+        at its leader); 0 for non-leaders (their offsets are ignored) and for roots: a root
+        moves its whole component, and moving a graph's main component only renames the
+        devices (the zoo graphs' other components are small: at most 0.2% of the run time on
+        go-paper-v0, 6.5% over 75 of them on quick-v0/amoebanet).
 
         Why: from one device, a non-zero offset at a leader moves exactly its subtree, so
         the leaders whose subtrees hold a sizeable share of the work are where a split

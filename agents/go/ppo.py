@@ -407,7 +407,9 @@ class PPOTrainer:
                     f"deviate of {task} must be a number or {chosen.shape}, got {p.shape}"
                 )
             if not ((p > 0) & (p < 1)).all():
-                raise ValueError(f"deviate of {task} must be in (0, 1)")
+                raise ValueError(
+                    f"deviate of {task} must be in (0, 1), got values in [{p.min()}, {p.max()}]"
+                )
             if task == "placement" and rec.tree is not None:
                 chosen = rec.tree.encode(chosen[None, :])[0]
             index = torch.as_tensor(chosen, dtype=torch.int64)

@@ -98,8 +98,9 @@ class PlacementTree:
         where f is the subtree's share of the total ``op_weight`` (n,) (an op's weight counts
         at its leader); 0 for non-leaders (their offsets are ignored) and for roots: a root
         moves its whole component, and moving a graph's main component only renames the
-        devices (the zoo graphs' other components are small: at most 0.2% of the run time on
-        go-paper-v0, 6.5% over 75 of them on quick-v0/amoebanet).
+        devices (the zoo graphs' other components are small: together at most 0.2% of the run
+        time on go-paper-v0, and 6.5% and 6.8% over 75 and 94 of them on quick-v0's amoebanet
+        and inception-v3-b2).
 
         Why: from one device, a non-zero offset at a leader moves exactly its subtree, so
         the leaders whose subtrees hold a sizeable share of the work are where a split

@@ -192,7 +192,7 @@ def test_balance_is_how_evenly_each_subtree_splits_the_work(colocated) -> None:
         work[int(leader[op])] += float(weight[op])
     total = sum(work.values())
     for op in range(graph.n_ops):
-        if tree.parent[op] < 0:  # a root or a colocated follower: moving it changes nothing
+        if tree.parent[op] < 0:  # a root (moves a whole component) or a colocated follower
             assert balance[op] == 0.0
             continue
         share = (work[op] + sum(work[d] for d in nx.descendants(forest, op))) / total

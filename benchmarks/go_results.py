@@ -237,7 +237,8 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
         graph = random_layered_graph(args.synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
         envs.append(core_env(gym.make("GOPlacement-v0", graph=graph, cluster="p100", n_devices=2)))
     torch.manual_seed(args.seed)
-    trainer = PPOTrainer(make_policy(GOConfig(), seed=args.seed), PPOConfig(), seed=args.seed)
+    config = GOConfig(placement_actions=args.placement_actions)
+    trainer = PPOTrainer(make_policy(config, seed=args.seed), PPOConfig(), seed=args.seed)
     print(f"pre-training on {len(envs)} graphs for {args.pretrain_budget} evaluations", flush=True)
     _, wall = timed(lambda: trainer.train(envs, args.pretrain_budget))
     print(f"  pre-training took {wall:.0f}s", flush=True)
@@ -275,7 +276,11 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
         )
         env = gym.make("GOPlacement-v0", graph=graph)
         core = core_env(env)
-        (agent, _), wall = timed(lambda e=env: run_go(e, args.finetune_budget, args.seed))
+        (agent, _), wall = timed(
+            lambda e=env: run_go(
+                e, args.finetune_budget, args.seed, placement_actions=args.placement_actions
+            )
+        )
         found = agent.best(core)
         assert found is not None
         res.add(
@@ -425,7 +430,8 @@ def summary(
             go_one = {r["graph"]: r["step_time_s"] for r in placement.rows if r["agent"] == "go"}
         lines.append(
             f"Pre-trained on {args.train} + {args.synthetic} synthetic graphs "
-            f"({args.pretrain_budget} evaluations); fine-tune budget {args.finetune_budget}."
+            f"({args.pretrain_budget} evaluations, {args.placement_actions} placement actions); "
+            f"fine-tune budget {args.finetune_budget}."
         )
         lines.append("")
         lines.append(
@@ -490,6 +496,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrain-budget", type=int, default=16000)
     parser.add_argument("--finetune-budget", type=int, default=1000)
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument(
+        "--placement-actions",
+        default="device",
+        choices=("device", "tree"),
+        help="transfer: what the pre-trained and the GO-one policies' placement choices mean",
+    )
     parser.add_argument("--out", default="leaderboard/go")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv

@@ -111,6 +111,8 @@ class GOAgent(EnvAgent):
         placement_actions: What a fresh policy's placement choices mean
             (`GOConfig.placement_actions`): ``"device"`` (default, the paper's) or
             ``"tree"``, offsets along a maximum spanning tree of the graph (`agents.go.tree`).
+        tie_roles: With tree actions, one placement choice for the ops that play one role
+            in repeated blocks (`GOConfig.tie_roles`, `agents.go.roles`).
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
 
@@ -130,6 +132,7 @@ class GOAgent(EnvAgent):
         hidden: int | None = None,
         layer_head: float = 0.0,
         placement_actions: str = "device",
+        tie_roles: bool = False,
         **ppo: Any,
     ) -> None:
         super().__init__(env, seed=seed)
@@ -150,6 +153,7 @@ class GOAgent(EnvAgent):
             "hidden": hidden,
             "layer_head": layer_head,
             "placement_actions": placement_actions != "device",
+            "tie_roles": tie_roles,
         }
         fresh_only = [name for name, v in fresh.items() if v]
         if checkpoint is not None and fresh_only:
@@ -172,6 +176,7 @@ class GOAgent(EnvAgent):
                 tasks=tasks,
                 layer_head=layer_head,
                 placement_actions=placement_actions,
+                tie_roles=tie_roles,
                 **({"hidden": hidden} if hidden else {}),
             )
         if warm_proposal == "subtrees" and (

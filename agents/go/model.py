@@ -99,6 +99,10 @@ class GOConfig:
             paper's: the op's device) or ``"tree"`` (an offset from the device of the op's
             parent in a maximum spanning tree of the graph, `agents.go.tree`), so one
             choice moves a whole subtree of heavily connected ops at once.
+        tie_roles: With tree actions, give the ops that play one role in repeated blocks
+            (the same op of every LSTM layer, `agents.go.roles`) one placement choice,
+            sampled from the mean of their logits, so one offset moves the same subtree
+            in every block. The network is unchanged; the trainer groups its logits.
     """
 
     hidden: int = 64
@@ -113,6 +117,7 @@ class GOConfig:
     layer_head: float = 0.0
     layer_frequencies: int = 4
     placement_actions: str = "device"
+    tie_roles: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -134,6 +139,8 @@ class GOConfig:
             )
         if self.layer_head > 0 and self.placement_actions != "device":
             raise ValueError("layer_head leans devices; it needs placement_actions='device'")
+        if self.tie_roles and self.placement_actions != "tree":
+            raise ValueError("tie_roles ties offsets; it needs placement_actions='tree'")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (for ``torch.load(weights_only=True)``)."""

@@ -42,6 +42,7 @@ import torch
 from numpy.typing import NDArray
 
 from agents.go.model import GOPolicy, GraphInput, prepare
+from agents.go.roles import role_groups
 from agents.go.tree import PlacementTree
 from go_gym.envs.graph_env import REWARDS, GraphOptEnv
 
@@ -119,6 +120,9 @@ class GraphRecord:
     deciding: torch.Tensor | None = None
     entropy_coef: float | None = None  # the adapted bonus (min_deviations)
     tree: PlacementTree | None = None  # with tree actions: placement offsets -> devices
+    # With tied roles: (n,) the role (`agents.go.roles`) whose placement choice each node
+    # takes; the placement logits, actions and prior are then one row per role.
+    roles: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -179,10 +183,16 @@ class PPOTrainer:
                 deciding = torch.as_tensor(
                     np.concatenate([c + i * n for i, c in enumerate(columns)]), dtype=torch.long
                 )
-            tree = None
+            tree = roles = None
             if self.policy.config.placement_actions == "tree" and "placement" in core.decides:
                 n_devices = core.n_choices("placement")
                 tree = PlacementTree.build(core.graph, core._context.leader, n_devices)
+                if self.policy.config.tie_roles:
+                    if deciding is not None:
+                        raise ValueError(
+                            "deciding_nodes_only counts nodes; tied roles decide roles"
+                        )
+                    roles = torch.as_tensor(role_groups(core.graph, core._context.leader))
             self.records[key] = GraphRecord(
                 name=core.graph.name,
                 input=prepare(obs, core.graph.topo_order),
@@ -190,6 +200,7 @@ class PPOTrainer:
                 tasks=tuple(core.decides),
                 deciding=deciding,
                 tree=tree,
+                roles=roles,
             )
         return self.records[key]
 
@@ -198,15 +209,22 @@ class PPOTrainer:
         rec: GraphRecord, actions: dict[str, NDArray[np.int64]]
     ) -> dict[str, NDArray[np.int64]]:
         """The env's decisions ((R, n) per task) for the policy's actions: the actions
-        themselves, except placement offsets with tree actions, decoded along the tree."""
+        themselves, except placement with tree actions: each role's choice given to its
+        nodes (tied roles), then offsets decoded along the tree."""
         if rec.tree is None or "placement" not in actions:
             return actions
-        return {**actions, "placement": rec.tree.decode(actions["placement"])}
+        offsets = actions["placement"]
+        if rec.roles is not None:
+            offsets = offsets[:, rec.roles.numpy()]
+        return {**actions, "placement": rec.tree.decode(offsets)}
 
     def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
-        """The policy's logits for the tasks the graph's env decides (plus the graph's prior,
-        if `set_prior` gave it one)."""
+        """The policy's logits for the tasks the graph's env decides: (n, a) per task, or
+        (roles, a) for placement with tied roles, each role's the mean of its nodes'; plus
+        the graph's prior, if `set_prior` gave it one."""
         out = self.policy(rec.input, rec.choices)
+        if rec.roles is not None:
+            out = {**out, "placement": _role_mean(out["placement"], rec.roles)}
         return {t: out[t] + rec.prior[t] if t in rec.prior else out[t] for t in rec.tasks}
 
     # --- sampling ----------------------------------------------------------------------------
@@ -391,7 +409,9 @@ class PPOTrainer:
         the argmax of quick-v0/gnmt-3 at 6.30 ms against the heuristic's 4.94 ms.
         ``deviate`` is one probability for every node of every task, or a task's own (a
         number, or one per node to explore more at some nodes than at others; a task left
-        out gets no offset). Tasks with a single choice get no offset.
+        out gets no offset). Tasks with a single choice get no offset. With tied roles a
+        role keeps its first node's value and deviates with its nodes' mean probability, so
+        as many ops leave the start per sample as without ties, in fewer, larger moves.
         """
         per_task = deviate if isinstance(deviate, Mapping) else dict.fromkeys(decisions, deviate)
         rec = self.record(core)
@@ -412,6 +432,13 @@ class PPOTrainer:
                 )
             if task == "placement" and rec.tree is not None:
                 chosen = rec.tree.encode(chosen[None, :])[0]
+                if rec.roles is not None:
+                    roles = rec.roles.numpy()
+                    first = np.full(int(roles.max()) + 1, len(roles), np.int64)
+                    np.minimum.at(first, roles, np.arange(len(roles)))
+                    chosen = chosen[first]
+                    if p.ndim == 1:
+                        p = np.bincount(roles, weights=p) / np.bincount(roles)
             index = torch.as_tensor(chosen, dtype=torch.int64)
             offset = torch.zeros(index.shape[0], a)
             rows = torch.arange(index.shape[0])
@@ -494,6 +521,14 @@ class PPOTrainer:
                 rec.best_time = float(saved["time"])
                 rec.best = {t: v.numpy().astype(np.int64) for t, v in saved["decisions"].items()}
                 rec.evaluations = int(saved["evaluations"])
+
+
+def _role_mean(logits: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
+    """(roles, a) the mean of each role's rows of (n, a) ``logits``."""
+    count = int(roles.max()) + 1
+    total = logits.new_zeros(count, logits.shape[1]).index_add(0, roles, logits)
+    size = torch.bincount(roles, minlength=count).to(logits.dtype)
+    return total / size[:, None]
 
 
 def make_policy(config: Any = None, *, seed: int = 0) -> GOPolicy:

@@ -95,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what a placement choice means (GOConfig.placement_actions): a device, or an "
         "offset from the op's parent in a maximum spanning tree of the graph",
     )
+    parser.add_argument(
+        "--tie-roles",
+        action="store_true",
+        help="with tree actions, one placement choice for the ops of one role in repeated "
+        "blocks (GOConfig.tie_roles)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/go", help="output directory")
     parser.add_argument("--init", default=None, help="checkpoint to start from (fine-tuning)")
@@ -220,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
         shaping = {
             "layer_head": (args.layer_head, 0.0),
             "placement_actions": (args.placement_actions, "device"),
+            "tie_roles": (args.tie_roles, False),
         }
         for name, (value, default) in shaping.items():
             if value != default and value != getattr(config, name):
@@ -239,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
                 segment=args.segment,
                 layer_head=args.layer_head,
                 placement_actions=args.placement_actions,
+                tie_roles=args.tie_roles,
             )
         except ValueError as exc:  # e.g. a layer head over tree actions
             print(f"error: {exc}", file=sys.stderr)

@@ -476,6 +476,16 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     assert train.run(parser.parse_args(tree)) == 0
     saved_tree = load_checkpoint(tmp_path / "tree" / "checkpoint.pt")["model_config"]
     assert saved_tree["placement_actions"] == "tree"
+    tied = [
+        *tree[: tree.index("--out") + 1],
+        str(tmp_path / "tied"),
+        *tree[tree.index("--out") + 2 :],
+    ]
+    assert train.run(parser.parse_args([*tied, "--tie-roles"])) == 0
+    assert load_checkpoint(tmp_path / "tied" / "checkpoint.pt")["model_config"]["tie_roles"]
+    untied = [*tied[: tied.index("--placement-actions")], "--tie-roles"]
+    assert train.run(parser.parse_args(untied)) == 2
+    assert "tie_roles ties offsets" in capsys.readouterr().err
     options = ["--deciding-nodes-only", "--min-deviations", "2"]
     other = [*common[:-2], str(tmp_path / "options"), "--quiet", "--budget", "10", *options]
     assert train.run(parser.parse_args(other)) == 0

@@ -266,8 +266,13 @@ def _plot_step_times(board: Board, path: Path) -> None:
     nrows = math.ceil(n / cols)
     labels = [s.label for s in board.summaries]
     height = 0.28 * len(labels) + 1.2
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, height * nrows), squeeze=False)
-    for ax, graph in zip(axes.flat, board.graphs, strict=False):
+    # Agent labels (with their options, they can be long) only left of the first column,
+    # with the figure widened to hold them, so no label runs into a neighbouring plot.
+    label_width = 0.07 * max(len(label) for label in labels)  # inches at font size 7
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(5.2 * cols + label_width, height * nrows), squeeze=False
+    )
+    for i, (ax, graph) in enumerate(zip(axes.flat, board.graphs, strict=False)):
         ys = np.arange(len(labels))
         values = [s.step_ms.get(graph, np.nan) for s in board.summaries]
         spans = [
@@ -288,7 +293,7 @@ def _plot_step_times(board: Board, path: Path) -> None:
             1e3 * row.human_expert_step_time_s, color="k", ls="--", lw=1, label="human expert"
         )
         ax.axvline(1e3 * row.lower_bound_s, color="grey", ls=":", lw=1, label="lower bound")
-        ax.set_yticks(ys, labels, fontsize=7)
+        ax.set_yticks(ys, labels if i % cols == 0 else [], fontsize=7)
         ax.invert_yaxis()
         ax.set_title(f"{_short(graph)} ({row.cluster}x{row.n_devices})", fontsize=9)
         ax.set_xlabel("step time (ms); red: OOM", fontsize=8)
@@ -298,7 +303,7 @@ def _plot_step_times(board: Board, path: Path) -> None:
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"{board.title}: step time per graph (mean, min-max over seeds)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 0.985))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

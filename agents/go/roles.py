@@ -3,8 +3,8 @@
 Why: with tree actions, the moves a good placement needs are often the same move in every
 repeated block. On go-paper-v0/rnnlm-8 a run that had put each LSTM layer on its own device
 had also moved every layer's weight branch 5 devices away from the rest of its layer; setting
-those eight offsets back to 0 at once gives the expert's 48.6 ms, but no single one of them
-does (``agents/go/EXPERIMENTS.md``). Per-op samples almost never draw eight moves together.
+those eight offsets back to 0 at once gives 48.6 ms, the expert's layer split (48.3 ms), but
+no single one of them does (``agents/go/EXPERIMENTS.md``). Per-op samples almost never draw eight moves together.
 With ``GOConfig(tie_roles=True)`` the ops of one role take one choice: one offset moves the
 same subtree in every block.
 

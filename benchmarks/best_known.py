@@ -14,11 +14,24 @@ beat the best known placement on some graph.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from go_gym.runner.results import read_results
+from go_gym.runner.results import Row, read_results
+
+
+def best_known(rows: Sequence[Row]) -> dict[str, tuple[float, str]]:
+    """Per graph, the fastest valid row's effective step time and who found it."""
+    best: dict[str, tuple[float, str]] = {}
+    for row in rows:
+        if not row.valid:
+            continue
+        who = f"{row.agent} {row.agent_config}" if row.agent_config != "{}" else row.agent
+        if row.graph not in best or row.effective_step_time_s < best[row.graph][0]:
+            best[row.graph] = (row.effective_step_time_s, f"{who} (seed {row.seed})")
+    return best
 
 
 def main() -> None:
@@ -26,16 +39,9 @@ def main() -> None:
     parser.add_argument("results", type=Path)
     args = parser.parse_args()
     rows, _ = read_results(args.results)
-    best: dict[str, tuple[float, str]] = {}
-    expert: dict[str, float] = {}
-    bound: dict[str, float] = {}
-    for row in rows:
-        expert[row.graph], bound[row.graph] = row.human_expert_step_time_s, row.lower_bound_s
-        if not row.valid:
-            continue
-        who = f"{row.agent} {row.agent_config}".strip() if row.agent_config != "{}" else row.agent
-        if row.graph not in best or row.effective_step_time_s < best[row.graph][0]:
-            best[row.graph] = (row.effective_step_time_s, f"{who} (seed {row.seed})")
+    best = best_known(rows)
+    expert = {row.graph: row.human_expert_step_time_s for row in rows}
+    bound = {row.graph: row.lower_bound_s for row in rows}
     print(f"{'graph':<32}{'best (ms)':>11}{'/ expert':>10}{'/ bound':>9}  found by")
     vs_expert, vs_bound = [], []
     for graph in sorted(best):

@@ -40,7 +40,7 @@ import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import HeuristicAgent, core_env
 from agents.go.agent import GOAgent
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
-from agents.go.model import GOConfig
+from agents.go.model import PLACEMENT_ACTIONS, GOConfig
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 from go_gym.generators import random_layered_graph
@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--placement-actions",
         default="device",
-        choices=("device", "tree"),
+        choices=PLACEMENT_ACTIONS,
         help="transfer: what the pre-trained and the GO-one policies' placement choices mean",
     )
     parser.add_argument("--out", default="leaderboard/go")

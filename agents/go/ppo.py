@@ -434,9 +434,7 @@ class PPOTrainer:
                 chosen = rec.tree.encode(chosen[None, :])[0]
                 if rec.roles is not None:
                     roles = rec.roles.numpy()
-                    first = np.full(int(roles.max()) + 1, len(roles), np.int64)
-                    np.minimum.at(first, roles, np.arange(len(roles)))
-                    chosen = chosen[first]
+                    chosen = chosen[np.unique(roles, return_index=True)[1]]  # first nodes
                     if p.ndim == 1:
                         p = np.bincount(roles, weights=p) / np.bincount(roles)
             index = torch.as_tensor(chosen, dtype=torch.int64)

@@ -110,7 +110,8 @@ class GOAgent(EnvAgent):
             0, the default, for none). 1.0 is the setting measured in the README.
         placement_actions: What a fresh policy's placement choices mean
             (`GOConfig.placement_actions`): ``"device"`` (default, the paper's) or
-            ``"tree"``, offsets along a maximum spanning tree of the graph (`agents.go.tree`).
+            ``"tree"``, offsets along a maximum spanning tree of the graph (`agents.go.tree`),
+            or ``"tree-solo"``, those offsets and moves of an op alone.
         tie_roles: With tree actions, one placement choice for the ops that play one role
             in repeated blocks (`GOConfig.tie_roles`, `agents.go.roles`).
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
@@ -180,9 +181,7 @@ class GOAgent(EnvAgent):
                 **({"hidden": hidden} if hidden else {}),
             )
         if warm_proposal == "subtrees" and (
-            warm_start is None
-            or config.placement_actions != "tree"
-            or "placement" not in config.tasks
+            warm_start is None or not config.tree_actions or "placement" not in config.tasks
         ):
             raise ValueError(
                 'warm_proposal="subtrees" needs a warm start and tree actions for placement'

@@ -65,7 +65,7 @@ from go_gym.opkinds import N_OP_KINDS
 TASK_ORDER: tuple[str, ...] = ("placement", "priority", "fusion")
 
 #: Meanings of a placement choice (`GOConfig.placement_actions`).
-PLACEMENT_ACTIONS: tuple[str, ...] = ("device", "tree")
+PLACEMENT_ACTIONS: tuple[str, ...] = ("device", "tree", "tree-solo")
 
 #: Logit of the choices a padded node can never take (finite, so 0 * it stays 0).
 MASKED_LOGIT = -1e9
@@ -98,7 +98,9 @@ class GOConfig:
         placement_actions: What a placement logit's choice means: ``"device"`` (the
             paper's: the op's device) or ``"tree"`` (an offset from the device of the op's
             parent in a maximum spanning tree of the graph, `agents.go.tree`), so one
-            choice moves a whole subtree of heavily connected ops at once.
+            choice moves a whole subtree of heavily connected ops at once, or
+            ``"tree-solo"``: those offsets, and D - 1 more choices that move the op alone
+            (2D - 1 choices, so at most ``(max_devices + 1) // 2`` devices).
         tie_roles: With tree actions, give the ops that play one role in repeated blocks
             (the same op of every LSTM layer, `agents.go.roles`) one placement choice,
             sampled from the mean of their logits, so one offset moves the same subtree
@@ -139,8 +141,18 @@ class GOConfig:
             )
         if self.layer_head > 0 and self.placement_actions != "device":
             raise ValueError("layer_head leans devices; it needs placement_actions='device'")
-        if self.tie_roles and self.placement_actions != "tree":
-            raise ValueError("tie_roles ties offsets; it needs placement_actions='tree'")
+        if self.tie_roles and not self.tree_actions:
+            raise ValueError("tie_roles ties offsets; it needs tree placement actions")
+
+    @property
+    def tree_actions(self) -> bool:
+        """Whether placement choices are tree actions (`agents.go.tree`), not devices."""
+        return self.placement_actions != "device"
+
+    def placement_choices(self, n_devices: int) -> int:
+        """Placement choices per node on ``n_devices`` devices: the devices, or the tree
+        actions (D offsets, plus D - 1 solo moves with ``"tree-solo"``)."""
+        return 2 * n_devices - 1 if self.placement_actions == "tree-solo" else n_devices
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (for ``torch.load(weights_only=True)``)."""

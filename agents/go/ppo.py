@@ -184,10 +184,13 @@ class PPOTrainer:
                     np.concatenate([c + i * n for i, c in enumerate(columns)]), dtype=torch.long
                 )
             tree = roles = None
-            if self.policy.config.placement_actions == "tree" and "placement" in core.decides:
+            config = self.policy.config
+            choices = {t: core.n_choices(t) for t in config.tasks}
+            if config.tree_actions and "placement" in core.decides:
                 n_devices = core.n_choices("placement")
+                choices["placement"] = config.placement_choices(n_devices)
                 tree = PlacementTree.build(core.graph, core._context.leader, n_devices)
-                if self.policy.config.tie_roles:
+                if config.tie_roles:
                     if deciding is not None:
                         raise ValueError(
                             "deciding_nodes_only counts nodes; tied roles decide roles"
@@ -196,7 +199,7 @@ class PPOTrainer:
             self.records[key] = GraphRecord(
                 name=core.graph.name,
                 input=prepare(obs, core.graph.topo_order),
-                choices={t: core.n_choices(t) for t in self.policy.config.tasks},
+                choices=choices,
                 tasks=tuple(core.decides),
                 deciding=deciding,
                 tree=tree,

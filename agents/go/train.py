@@ -92,8 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--placement-actions",
         choices=PLACEMENT_ACTIONS,
         default="device",
-        help="what a placement choice means (GOConfig.placement_actions): a device, or an "
-        "offset from the op's parent in a maximum spanning tree of the graph",
+        help="what a placement choice means (GOConfig.placement_actions): a device, an "
+        "offset from the op's parent in a maximum spanning tree of the graph, or (tree-solo) "
+        "such an offset or a move of the op alone",
     )
     parser.add_argument(
         "--tie-roles",

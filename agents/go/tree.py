@@ -19,6 +19,10 @@ The map from offsets to devices is a bijection (given the decisions of colocated
 follow their group's first member as the env does), so the policy is still a product of
 per-node categoricals over its own actions, PPO's log-probabilities are unchanged, and any
 placement (a heuristic's, for a warm start) has exactly one offset encoding.
+
+With ``placement_actions="tree-solo"`` a leader has D - 1 more actions, which move the op
+without its subtree (`PlacementTree.decode`). The map is then many-to-one; `encode` gives
+the encoding by offsets alone.
 """
 
 from __future__ import annotations
@@ -84,13 +88,35 @@ class PlacementTree:
         parent, order = _root(n, leader, graph.topo_order.astype(np.int64), adjacency)
         return cls(n_devices=int(n_devices), leader=leader, parent=parent, order=order)
 
-    def decode(self, offsets: NDArray[np.integer]) -> NDArray[np.int64]:
-        """Devices (K, n) of offset decisions (K, n): a root takes its offset as its device,
-        every other leader its parent's device plus its offset, every op its leader's."""
-        offsets = np.asarray(offsets, np.int64)
-        if offsets.ndim != 2 or offsets.shape[1] != len(self.leader):
-            raise ValueError(f"offsets must be (K, {len(self.leader)}), got {offsets.shape}")
-        devices = _decode(offsets, self.parent, self.order, self.n_devices)
+    @property
+    def n_actions(self) -> int:
+        """Choices per leader that `decode` reads: D offsets that move the op's subtree, then
+        D - 1 that move the op alone (`decode`)."""
+        return 2 * self.n_devices - 1
+
+    def decode(self, actions: NDArray[np.integer]) -> NDArray[np.int64]:
+        """Devices (K, n) of tree actions (K, n), each in ``[0, n_actions)``.
+
+        Action ``k < D`` is an offset that moves the op's subtree: the op takes its parent's
+        anchor device plus k (a root: k), and its children count from its device. Action
+        ``D - 1 + j`` (j = 1 .. D - 1) moves the op alone: it takes its parent's anchor plus
+        j, and its children count from that anchor, as if it had stayed. Every op takes
+        its leader's device.
+
+        Why solo moves: an op off the critical path that has its own heavy edges (a
+        WaveNet layer's weight-gradient convolution) sits inside the tree, so an offset
+        takes its subtree with it; moving it alone took two offsets at once (its own and
+        its child's). Offsets alone (``< D``) decode as before.
+        """
+        actions = np.asarray(actions, np.int64)
+        if actions.ndim != 2 or actions.shape[1] != len(self.leader):
+            raise ValueError(f"actions must be (K, {len(self.leader)}), got {actions.shape}")
+        if actions.size and not (0 <= actions.min() and actions.max() < self.n_actions):
+            raise ValueError(
+                f"tree actions must be in [0, {self.n_actions}), got values in "
+                f"[{actions.min()}, {actions.max()}]"
+            )
+        devices = _decode(actions, self.parent, self.order, self.n_devices)
         return devices[:, self.leader]
 
     def balance(self, op_weight: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -183,16 +209,21 @@ def _root(
 
 @numba.njit(cache=True)
 def _decode(
-    offsets: NDArray[np.int64], parent: NDArray[np.int64], order: NDArray[np.int64], d: int
+    actions: NDArray[np.int64], parent: NDArray[np.int64], order: NDArray[np.int64], d: int
 ) -> NDArray[np.int64]:
-    out = np.zeros_like(offsets)
+    out = np.zeros_like(actions)
+    anchor = np.zeros_like(actions)  # the device a node's children count from
     for i in order:
         p = parent[i]
-        for k in range(offsets.shape[0]):
-            if p < 0:
-                out[k, i] = offsets[k, i] % d
-            else:
-                out[k, i] = (out[k, p] + offsets[k, i]) % d
+        for k in range(actions.shape[0]):
+            base = 0 if p < 0 else anchor[k, p]
+            a = actions[k, i]
+            if a < d:  # offset: the subtree moves with the op
+                out[k, i] = (base + a) % d
+                anchor[k, i] = out[k, i]
+            else:  # solo: the op moves, its children count from where it was
+                out[k, i] = (base + a - d + 1) % d
+                anchor[k, i] = base
     return out
 
 

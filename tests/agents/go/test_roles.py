@@ -119,6 +119,23 @@ def test_tied_roles_sample_one_offset_per_role(rnnlm2) -> None:
     np.testing.assert_array_equal(greedy, np.zeros(graph.n_ops))  # the start: one device
 
 
+def test_tied_roles_with_solo_moves(rnnlm2) -> None:
+    """With ``tree-solo`` actions a role has 2D - 1 choices, and its sampled action (an
+    offset or a solo move) is every member's, decoded along the tree."""
+    _, core = rnnlm2
+    solo = GOConfig(**{**TIED.to_dict(), "placement_actions": "tree-solo"})
+    trainer = PPOTrainer(make_policy(solo, seed=0), PPOConfig(samples=4), seed=0)
+    rec = trainer.record(core)
+    roles = rec.roles.numpy()
+    with torch.no_grad():
+        logits = trainer.logits(rec)
+    assert logits["placement"].shape == (int(roles.max()) + 1, 5)
+    actions = trainer.sample(logits, 16)["placement"].numpy()
+    assert actions.max() >= 3  # solo moves are drawn
+    devices = trainer.decisions(rec, {"placement": actions})["placement"]
+    np.testing.assert_array_equal(devices, rec.tree.decode(actions[:, roles]))
+
+
 def test_agent_with_tied_roles_from_one_device(rnnlm2) -> None:
     """The README's tree setting with tied roles trains within its budget and its best
     decision keeps the ties; the option needs tree actions and a fresh policy."""

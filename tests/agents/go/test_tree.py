@@ -94,8 +94,37 @@ def test_encode_inverts_decode(colocated) -> None:
     offsets = rng.integers(0, 3, (5, graph.n_ops))
     offsets[:, leader != np.arange(graph.n_ops)] = 0  # what decode ignores
     np.testing.assert_array_equal(tree.encode(tree.decode(offsets)), offsets)
-    with pytest.raises(ValueError, match="offsets must be"):
+    with pytest.raises(ValueError, match="actions must be"):
         tree.decode(offsets[0])
+    with pytest.raises(ValueError, match=r"in \[0, 5\)"):
+        tree.decode(np.full((1, graph.n_ops), 5))
+
+
+def test_decode_of_solo_moves_matches_a_walk_to_the_root(colocated) -> None:
+    """Against a slow reference: an op's device is the sum of the offsets of its strict
+    ancestors that moved their subtrees, plus its own move (offset or solo)."""
+    graph, leader = colocated
+    d = 3
+    tree = PlacementTree.build(graph, leader, d)
+    assert tree.n_actions == 5
+    actions = np.random.default_rng(2).integers(0, tree.n_actions, (6, graph.n_ops))
+
+    def shift(a: int) -> int:  # what an action adds to the device it counts from
+        return a if a < d else a - d + 1
+
+    def slow(k: int, op: int) -> int:
+        op = int(leader[op])
+        total = shift(int(actions[k, op]))
+        up = int(tree.parent[op])
+        while up >= 0:
+            if actions[k, up] < d:  # a solo move does not carry its children
+                total += int(actions[k, up])
+            up = int(tree.parent[up])
+        return total % d
+
+    expected = [[slow(k, i) for i in range(graph.n_ops)] for k in range(6)]
+    np.testing.assert_array_equal(tree.decode(actions), expected)
+    assert (actions >= d).any()  # solo moves were drawn
 
 
 def test_one_offset_moves_the_subtree_below_it() -> None:
@@ -106,6 +135,9 @@ def test_one_offset_moves_the_subtree_below_it() -> None:
     assert tree.parent.tolist() == [-1, 0, 3, 0]
     np.testing.assert_array_equal(tree.decode(np.array([[0, 0, 0, 1]])), [[0, 0, 1, 1]])
     np.testing.assert_array_equal(tree.decode(np.array([[1, 0, 0, 0]])), [[1, 1, 1, 1]])
+    # Solo moves (action D - 1 + j moves by j): op 3 alone, then the root alone.
+    np.testing.assert_array_equal(tree.decode(np.array([[0, 0, 0, 2]])), [[0, 0, 0, 1]])
+    np.testing.assert_array_equal(tree.decode(np.array([[2, 0, 0, 0]])), [[1, 0, 0, 0]])
 
 
 def test_config_checks_the_placement_actions() -> None:
@@ -116,19 +148,26 @@ def test_config_checks_the_placement_actions() -> None:
         GOConfig(placement_actions="offsets")
     with pytest.raises(ValueError, match="layer_head"):
         GOConfig(placement_actions="tree", layer_head=1.0)
+    assert GOConfig(placement_actions="tree").placement_choices(4) == 4
+    assert GOConfig(placement_actions="tree-solo").placement_choices(4) == 7
+    assert GOConfig().placement_choices(4) == 4
 
 
-def test_agent_with_tree_actions_returns_devices(colocated) -> None:
+@pytest.mark.parametrize(("actions", "choices"), [("tree", 3), ("tree-solo", 5)])
+def test_agent_with_tree_actions_returns_devices(colocated, actions: str, choices: int) -> None:
     """The agent's best, greedy and sampled decisions are devices, with colocation applied
-    (so the offsets were decoded), and a warm start's prior encodes the heuristic's
+    (so the actions were decoded), and a warm start's prior encodes the heuristic's
     placement as offsets, so the fresh policy's argmax is that placement."""
     graph, leader = colocated
     env = gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(3))
     core = core_env(env)
     agent = agents.make(
-        "go", env, budget=12, samples=4, epochs=1, hidden=16, placement_actions="tree"
+        "go", env, budget=12, samples=4, epochs=1, hidden=16, placement_actions=actions
     )
-    assert agent.trainer.policy.config.placement_actions == "tree"
+    assert agent.trainer.policy.config.placement_actions == actions
+    rec = agent.trainer.record(core)
+    assert rec.choices["placement"] == choices
+    assert agent.trainer.logits(rec)["placement"].shape == (graph.n_ops, choices)
     agent.fit(env)
     assert core.evaluations == 12
     best_time, best = agent.best(core)

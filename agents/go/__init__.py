@@ -5,7 +5,8 @@
 - `agents.go.ppo`: `PPOTrainer`, one-shot PPO (one forward, K sampled decisions, one batch of
   simulations per iteration).
 - `agents.go.tree`: `PlacementTree`, placement as device offsets along a maximum spanning
-  tree (``placement_actions="tree"``); `agents.go.roles`: the ops tied by ``tie_roles``.
+  tree (``placement_actions="tree"``, or ``"tree-solo"`` with moves of an op alone);
+  `agents.go.roles`: the ops tied by ``tie_roles``.
 - `agents.go.agent`: `GOAgent` for the runner (``go``, ``go-zeroshot``).
 - `agents.go.checkpoint`: safe checkpoints (``weights_only=True``).
 - `agents.go.train`: the ``go-gym train`` command.

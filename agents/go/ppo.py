@@ -189,6 +189,12 @@ class PPOTrainer:
             if config.tree_actions and "placement" in core.decides:
                 n_devices = core.n_choices("placement")
                 choices["placement"] = config.placement_choices(n_devices)
+                if choices["placement"] > config.max_devices:
+                    raise ValueError(
+                        f"{config.placement_actions} actions on {n_devices} devices are "
+                        f"{choices['placement']} choices per op; this network has "
+                        f"{config.max_devices} (GOConfig.max_devices)"
+                    )
                 tree = PlacementTree.build(core.graph, core._context.leader, n_devices)
                 if config.tie_roles:
                     if deciding is not None:
@@ -415,6 +421,8 @@ class PPOTrainer:
         out gets no offset). Tasks with a single choice get no offset. With tied roles a
         role keeps its first node's value and deviates with its nodes' mean probability, so
         as many ops leave the start per sample as without ties, in fewer, larger moves.
+        With ``"tree-solo"`` actions the deviations spread over the solo moves too (2D - 2
+        other choices), so a sample proposes half as many subtree moves as with ``"tree"``.
         """
         per_task = deviate if isinstance(deviate, Mapping) else dict.fromkeys(decisions, deviate)
         rec = self.record(core)

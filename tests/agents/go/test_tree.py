@@ -185,6 +185,10 @@ def test_agent_with_tree_actions_returns_devices(colocated, actions: str, choice
     np.testing.assert_array_equal(greedy, heuristic["placement"][leader])
     with pytest.raises(ValueError, match="placement_actions"):
         agents.make("go", env, checkpoint="x.pt", placement_actions="tree")
+    if actions == "tree-solo":  # 2D - 1 choices: 9 devices are more than 16 embeddings
+        wide = core_env(gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(9)))
+        with pytest.raises(ValueError, match="tree-solo actions on 9 devices are 17 choices"):
+            agent.trainer.record(wide)
 
 
 def test_ppo_with_tree_actions_splits_two_chains() -> None:

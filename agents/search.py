@@ -30,6 +30,7 @@ __all__ = [
     "Evaluator",
     "SearchResult",
     "annealing",
+    "boundary_descent",
     "brkga",
     "make_fusion_evaluator",
     "make_placement_evaluator",
@@ -413,6 +414,139 @@ def brkga(
             rest = np.setdiff1d(np.arange(ne, keys.shape[0]), keep)
             keep = np.concatenate([keep, rest[: p - keep.size]])
         keys, fit = pool_k[keep], pool_f[keep]
+    return bud.result()
+
+
+# ==============================================================================================
+# Boundary descent (placement only)
+# ==============================================================================================
+def boundary_descent(
+    evaluate: Evaluator,
+    graph: OpGraph,
+    n_devices: int,
+    budget: int,
+    seed: int = 0,
+    init: ArrayLike | None = None,
+    *,
+    leader: ArrayLike | None = None,
+    batch_size: int = 16,
+    max_combine: int = 4,
+) -> SearchResult:
+    """Steepest descent on a placement, by moving one op next to a neighbour on another device.
+
+    A *boundary move* takes an op at one end of an edge whose ends sit on different devices
+    and puts it (with its colocation group) on the device of the other end. Each round
+    scores ``batch_size`` single-op moves from the current placement in one batch, in this
+    order: the moves that improved in the previous round and were not taken; boundary moves
+    never scored; boundary moves scored from an earlier placement; any other move never
+    scored; any other move scored from an earlier placement (at random within each). If any
+    improved, the best ``m`` of them applied together (m = 2 .. ``max_combine``, distinct
+    ops, one evaluation each) compete with the best single move, and the best of all
+    becomes the current placement. The search stops early at a local optimum: when every
+    single move from the current placement has been scored and none improved.
+
+    Why: from a good placement, almost every random move is worse (on go-paper-v0/rnnlm-8,
+    from a placement at 49.0 ms, 0.2% of single moves improve), while 21% of the boundary
+    moves do (248 of 1,177): the ops worth moving are where the placement changes device,
+    and a move to a neighbour's device can save the transfer on that edge. This is the
+    refining phase of the GO agent (``agents.make("go", env, refine_share=...)``); it needs
+    the graph, so it is not one of the black-box `SEARCHERS`.
+
+    Args:
+        evaluate: Batch evaluator of placements (lower is better).
+        graph: The graph (its edges define the boundary).
+        n_devices: Devices a placement may use.
+        budget: Evaluations allowed in total (the start is evaluated first).
+        seed: Seed of the NumPy generator.
+        init: Starting placement(s); the best row starts. All ops on device 0 if None.
+        leader: (n,) the op whose device each op takes (colocation, as the envs apply it):
+            moves are made on leaders and their groups follow. Every op leads itself if None.
+        batch_size: Moves scored per round.
+        max_combine: Most improving moves applied together in one candidate.
+    """
+    n, d = graph.n_ops, n_devices
+    if batch_size < 1 or max_combine < 1:
+        raise ValueError(
+            f"need batch_size >= 1 and max_combine >= 1, got {batch_size}, {max_combine}"
+        )
+    lead = np.arange(n, dtype=np.int64) if leader is None else np.asarray(leader, np.int64)
+    if lead.shape != (n,) or lead.min() < 0 or lead.max() >= n or (lead[lead] != lead).any():
+        raise ValueError("leader must map every op to an op that leads itself")
+    bud = _Budget(evaluate, budget, n, d)
+    rng = np.random.default_rng(seed)
+    rows = _init_rows(init, n, d)[: bud.left]
+    if rows.shape[0] == 0:
+        rows = np.zeros((1, n), np.int64)
+    rows = rows[:, lead]
+    values = bud(rows)
+    current, current_value = rows[int(np.argmin(values))].copy(), float(values.min())
+    src, dst = lead[graph.edge_src], lead[graph.edge_dst]
+    src, dst = src[src != dst], dst[src != dst]
+    # A move is op * d + device. scored_at[move]: the placement (counted by `version`) it
+    # was last scored from, -1 if never.
+    is_leader = np.repeat(lead == np.arange(n), d)
+    scored_at = np.full(n * d, -1, np.int64)
+    version = 0
+    carried = np.zeros(0, np.int64)  # improving moves of the last round, not taken
+
+    while bud.left > 0:
+        k = min(batch_size, bud.left)
+        cross = current[src] != current[dst]
+        boundary = np.unique(
+            np.concatenate(
+                [src[cross] * d + current[dst[cross]], dst[cross] * d + current[src[cross]]]
+            )
+        )
+        movable = is_leader & (np.arange(n * d) % d != np.repeat(current, d))
+        movable[boundary] = False
+        carried = carried[movable[carried] | np.isin(carried, boundary)]
+        movable[carried] = False
+        in_boundary = np.zeros(n * d, bool)
+        in_boundary[boundary] = True
+        in_boundary[carried] = False
+        moves = [carried[:k]]
+        for pool, fresh in (
+            (in_boundary, True),
+            (in_boundary, False),
+            (movable, True),
+            (movable, False),
+        ):
+            want = k - sum(len(m) for m in moves)
+            if want <= 0:
+                break
+            tier = np.flatnonzero(
+                pool & ((scored_at < 0) if fresh else (scored_at >= 0) & (scored_at < version))
+            )
+            moves.append(rng.choice(tier, size=min(want, len(tier)), replace=False))
+        batch = np.concatenate(moves).astype(np.int64)
+        if len(batch) == 0:
+            break  # every single move from here was scored: a local optimum
+        candidates = np.repeat(current[None, :], len(batch), axis=0)
+        candidates[np.arange(len(batch)), batch // d] = batch % d
+        scores = bud(candidates[:, lead])
+        scored_at[batch] = version
+        improving = np.argsort(scores, kind="stable")
+        improving = batch[improving[scores[improving] < current_value]]
+        carried = np.zeros(0, np.int64)
+        if len(improving) == 0:
+            continue
+        # the best single move, and the best m improving moves of distinct ops together
+        _, first = np.unique(improving // d, return_index=True)
+        distinct = improving[np.sort(first)]
+        sets = [improving[:1]] + [
+            distinct[:m] for m in range(2, min(max_combine, len(distinct)) + 1)
+        ]
+        sets = sets[: 1 + bud.left]
+        combined = np.repeat(current[None, :], len(sets), axis=0)
+        for row, chosen in zip(combined, sets, strict=True):
+            row[chosen // d] = chosen % d
+        found = [float(scores[batch == improving[0]][0])]
+        if len(sets) > 1:
+            found.extend(bud(combined[1:, lead]).tolist())
+        pick = int(np.argmin(found))
+        current, current_value = combined[pick][lead], found[pick]
+        carried = improving[~np.isin(improving, sets[pick])]
+        version += 1
     return bud.result()
 
 

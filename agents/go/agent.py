@@ -28,6 +28,7 @@ from agents.base import EnvAgent, HeuristicAgent, core_env
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from agents.go.model import TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
+from agents.search import boundary_descent
 from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
 
@@ -114,6 +115,13 @@ class GOAgent(EnvAgent):
             or ``"tree-solo"``, those offsets and moves of an op alone.
         tie_roles: With tree actions, one placement choice for the ops that play one role
             in repeated blocks (`GOConfig.tie_roles`, `agents.go.roles`).
+        refine_share: Share of each `fit` budget kept for the end, to refine the best
+            placement PPO found by moving single ops next to a neighbour on another device
+            (`agents.search.boundary_descent`; other tasks' decisions stay as found). 0 (the
+            default, the paper's GO) for none. Why: PPO's curves flatten long before the
+            budget ends, its samples change many ops at once, and from a good placement
+            almost every such sample is worse; a boundary move improves about one time in
+            five (``agents/go/EXPERIMENTS.md``, "Refining").
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
 
@@ -134,6 +142,7 @@ class GOAgent(EnvAgent):
         layer_head: float = 0.0,
         placement_actions: str = "device",
         tie_roles: bool = False,
+        refine_share: float = 0.0,
         **ppo: Any,
     ) -> None:
         super().__init__(env, seed=seed)
@@ -150,6 +159,9 @@ class GOAgent(EnvAgent):
                 f"warm_proposal must be one of {WARM_PROPOSALS}, got {warm_proposal!r}"
             )
         self.warm_proposal = warm_proposal
+        if not 0.0 <= refine_share < 1.0:
+            raise ValueError(f"refine_share must be in [0, 1), got {refine_share}")
+        self.refine_share = float(refine_share)
         fresh = {
             "hidden": hidden,
             "layer_head": layer_head,
@@ -201,16 +213,48 @@ class GOAgent(EnvAgent):
             target = self._warm_target(core)
             budget -= core.evaluations - before  # scoring the heuristics is charged
             self.trainer.set_prior(core, target, self._warm_deviate(core))
-        history = self.trainer.train([core], budget) if budget > 0 else []
+        refine = round(self.refine_share * budget) if "placement" in core.decides else 0
+        history = self.trainer.train([core], budget - refine) if budget > refine else []
         self.history.extend(history)
+        curve_evals = [h.graph_evaluations for h in history]
+        curve_best = [h.best_step_time for h in history]
+        if refine > 0:
+            evals, best = self._refine(core, refine)
+            curve_evals.extend(evals.tolist())
+            curve_best.extend(best.tolist())
         rec = self.trainer.record(core)
         if rec.best:
             self._cache[core.graph.checksum()] = core.action_from(rec.best)
         return FitReport(
             history=tuple(history),
-            curve_evals=np.array([h.graph_evaluations for h in history], np.int64),
-            curve_best=np.array([h.best_step_time for h in history], np.float64),
+            curve_evals=np.array(curve_evals, np.int64),
+            curve_best=np.array(curve_best, np.float64),
         )
+
+    def _refine(
+        self, core: GraphOptEnv, budget: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Boundary descent from the best decision so far (the policy's argmax if none),
+        scored through the trainer so that the graph's record keeps the best; its curve
+        (evaluations on the graph, best step time) continues PPO's."""
+        rec = self.trainer.record(core)
+        start = rec.best or self.trainer.greedy(core)
+        found_before, evals_before = rec.best_time, rec.evaluations
+
+        def evaluate(placements: NDArray[np.int64]) -> NDArray[np.float64]:
+            rows = {t: np.broadcast_to(v, placements.shape) for t, v in start.items()}
+            return self.trainer.score(core, {**rows, "placement": placements})
+
+        result = boundary_descent(
+            evaluate,
+            core.graph,
+            core.cluster.n_devices,
+            budget,
+            seed=self.seed,
+            init=start["placement"],
+            leader=core._context.leader,
+        )
+        return evals_before + result.curve_evals, np.minimum(result.curve_best, found_before)
 
     def _warm_target(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
         """The heuristic decision to start from; ``"best"`` scores `WARM_CANDIDATES` (charged)."""

@@ -1,0 +1,139 @@
+"""Boundary descent: the moves it proposes, colocation, exact budgets, the optimum of a
+separable objective, and the GO agent's refining phase built on it."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import agents
+import go_gym  # noqa: F401  (registers the env ids)
+from agents.base import core_env
+from agents.placement import place_random
+from agents.search import boundary_descent, make_placement_evaluator
+from go_gym.generators import random_layered_graph
+from tests.agents.conftest import small_cluster
+
+
+class Recording:
+    """An evaluator that keeps every batch it is asked to score."""
+
+    def __init__(self, evaluate) -> None:  # type: ignore[no-untyped-def]
+        self.evaluate = evaluate
+        self.batches: list[np.ndarray] = []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(batch.copy())
+        return self.evaluate(batch)
+
+
+def _leaders(colocation: np.ndarray) -> np.ndarray:
+    """Each op's group's first member, as the envs apply colocation (slow reference)."""
+    leader = np.arange(len(colocation))
+    for i, g in enumerate(colocation):
+        if g >= 0:
+            leader[i] = int(np.flatnonzero(colocation == g)[0])
+    return leader
+
+
+def _boundary_moves(graph, placement: np.ndarray, leader: np.ndarray) -> set[tuple[int, int]]:
+    """Every (leader, device) that puts an op's group on the device of a neighbour across an
+    edge between devices: the definition, edge by edge."""
+    moves = set()
+    for u, v in zip(graph.edge_src.tolist(), graph.edge_dst.tolist(), strict=True):
+        lu, lv = int(leader[u]), int(leader[v])
+        if lu != lv and placement[lu] != placement[lv]:
+            moves.add((lu, int(placement[lv])))
+            moves.add((lv, int(placement[lu])))
+    return moves
+
+
+def test_first_round_scores_exactly_the_boundary_moves() -> None:
+    """With a batch large enough, the first round scores each boundary move once, and each
+    row differs from the start in exactly one colocation group, moved whole."""
+    graph = random_layered_graph(60, seed=2)
+    colocation = np.full(graph.n_ops, -1)
+    colocation[[5, 17, 30]] = 0
+    colocation[[8, 9]] = 1
+    graph = graph.replace(colocation=colocation)
+    leader = _leaders(colocation)
+    start = place_random(graph, small_cluster(3), seed=1)[leader]
+    expected = _boundary_moves(graph, start, leader)
+    rec = Recording(lambda b: np.ones(len(b)))  # nothing improves: one round, then random
+    boundary_descent(rec, graph, 3, 1 + len(expected), init=start, leader=leader, batch_size=10_000)
+    np.testing.assert_array_equal(rec.batches[0], start[None, :])
+    moves = set()
+    for row in rec.batches[1]:
+        np.testing.assert_array_equal(row, row[leader])  # groups stay together
+        changed = np.flatnonzero(row != start)
+        assert len(changed) and set(leader[changed].tolist()) == {int(leader[changed[0]])}
+        moves.add((int(leader[changed[0]]), int(row[changed[0]])))
+    assert len(rec.batches[1]) == len(expected) and moves == expected
+
+
+def test_reaches_the_optimum_of_a_separable_objective() -> None:
+    """Cost = ops off their target device: every boundary move towards the target improves,
+    so the descent must end exactly at the target (from a start with no boundary at all,
+    the random moves start it)."""
+    graph = random_layered_graph(80, seed=4)
+    target = (graph.topo_rank >= 40).astype(np.int64)  # two halves of the graph
+    rec = Recording(lambda b: (b != target).sum(axis=1).astype(float))
+    res = boundary_descent(rec, graph, 2, 400, seed=0, init=np.zeros(graph.n_ops, np.int64))
+    assert res.best_value == 0.0
+    np.testing.assert_array_equal(res.best, target)
+    # then it scores every single move from the optimum once, and stops: a local optimum
+    rows = np.concatenate(rec.batches)
+    changed = [np.flatnonzero(r != target) for r in rows[-graph.n_ops :]]
+    assert all(len(c) == 1 for c in changed)
+    assert sorted(int(c[0]) for c in changed) == list(range(graph.n_ops))
+    assert res.evaluations == len(rows) < 400
+
+
+@pytest.mark.parametrize("budget", [1, 2, 17, 200])
+def test_budget_curve_and_determinism_on_the_simulator(budget: int) -> None:
+    graph = random_layered_graph(120, seed=7)
+    cluster = small_cluster(3)
+    evaluate = make_placement_evaluator(graph, cluster)
+    start = place_random(graph, cluster, seed=11)
+    rec = Recording(evaluate)
+    res = boundary_descent(rec, graph, 3, budget, seed=5, init=start)
+    assert sum(len(b) for b in rec.batches) == res.evaluations == budget
+    assert (np.diff(res.curve_best) <= 0).all() and res.curve_evals[-1] == budget
+    assert evaluate(res.best[None])[0] == pytest.approx(res.best_value)
+    again = boundary_descent(evaluate, graph, 3, budget, seed=5, init=start)
+    np.testing.assert_array_equal(res.best, again.best)
+    if budget == 200:
+        assert res.best_value < evaluate(start[None])[0]
+
+
+def test_one_device_has_nothing_to_move_and_arguments_are_checked() -> None:
+    graph = random_layered_graph(30, seed=0)
+    rec = Recording(lambda b: np.ones(len(b)))
+    res = boundary_descent(rec, graph, 1, 50)
+    assert res.evaluations == 1 and len(rec.batches) == 1
+    with pytest.raises(ValueError, match="leader"):
+        boundary_descent(rec, graph, 2, 5, leader=np.roll(np.arange(30), 1))
+    with pytest.raises(ValueError, match="batch_size"):
+        boundary_descent(rec, graph, 2, 5, batch_size=0)
+
+
+def test_go_refining_phase_spends_its_share_and_keeps_the_best() -> None:
+    """``refine_share``: PPO spends the first part of the budget, boundary descent the rest
+    from PPO's best; the budget is exact, the curve continues PPO's, and the agent's best
+    decision is the curve's end."""
+    graph = random_layered_graph(40, seed=3)
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(2))
+    core = core_env(env)
+    core.reset(seed=0)
+    agent = agents.make("go", env, budget=60, samples=4, epochs=1, hidden=16, refine_share=0.5)
+    report = agent.fit(env)
+    assert core.evaluations == 60
+    ppo_end = int(report.history[-1].graph_evaluations)
+    assert ppo_end == 30 and report.curve_evals[-1] == 60
+    assert (np.diff(report.curve_evals) > 0).all() and (np.diff(report.curve_best) <= 0).all()
+    best_time, decision = agent.best(core)
+    assert best_time == report.curve_best[-1] <= report.history[-1].best_step_time
+    assert core.evaluate({"placement": decision["placement"][None]})[0] == best_time
+    with pytest.raises(ValueError, match="refine_share"):
+        agents.make("go", env, refine_share=1.0)

@@ -16,7 +16,9 @@
   memory-aware.
 - `agents.fusion`: fusion decisions (`FUSERS`): no-fusion, xla-greedy.
 - `agents.search`: evaluation-budgeted searches over any per-op decision vector (random search,
-  simulated annealing, BRKGA), evaluated in batches with `go_gym.sim.simulate_many`.
+  simulated annealing, BRKGA) and, for placements, boundary descent (single ops moved next
+  to a neighbour on another device; the ``boundary-descent`` baseline starts from the human
+  expert's placement), evaluated in batches with `go_gym.sim.simulate_many`.
 - `agents.sb3`: a batched per-node distribution and a graph policy for stable-baselines3.
 """
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from agents.fusion import FUSERS
 from agents.placement import PLACERS
 from agents.scheduling import PRIORITIZERS
-from agents.search import SEARCHERS, SearchResult
+from agents.search import PLACEMENT_SEARCHERS, SEARCHERS, SearchResult
 from go_gym.envs.graph_env import GraphOptEnv
 
 
@@ -139,7 +139,8 @@ class HeuristicAgent(EnvAgent):
 
 
 class SearchAgent(EnvAgent):
-    """A black-box search (`SEARCHERS`) over one task's decisions, scored by the env.
+    """A search over one task's decisions, scored by the env: a black-box one (`SEARCHERS`)
+    or, for placement only, one that reads the graph (`PLACEMENT_SEARCHERS`).
 
     ``fit(env, budget)`` spends exactly ``budget`` simulator evaluations through
     ``env.evaluate`` (all cores, `simulate_many`), starting from ``init`` (a heuristic name,
@@ -160,14 +161,19 @@ class SearchAgent(EnvAgent):
         seed: int = 0,
         **options: Any,
     ) -> None:
-        if method not in SEARCHERS:
-            raise ValueError(f"unknown search {method!r}; known: {sorted(SEARCHERS)}")
+        if method not in SEARCHERS and method not in PLACEMENT_SEARCHERS:
+            known = sorted([*SEARCHERS, *PLACEMENT_SEARCHERS])
+            raise ValueError(f"unknown search {method!r}; known: {known}")
         super().__init__(env, seed=seed)
         core = core_env(env)
         if len(core.decides) != 1:
             raise ValueError(
                 f"{method} searches one decision vector; {type(core).__name__} decides "
                 f"{list(core.decides)} (use a single-task env)"
+            )
+        if method in PLACEMENT_SEARCHERS and core.decides != ("placement",):
+            raise ValueError(
+                f"{method} searches placements; {type(core).__name__} decides {core.decides[0]}"
             )
         self.method, self.budget, self.init, self.options = method, budget, init, options
         self.results: dict[str, SearchResult] = {}
@@ -180,15 +186,28 @@ class SearchAgent(EnvAgent):
         if self.init is not None:
             seed_agent = HeuristicAgent(core, **{task: self.init}, seed=self.seed)
             start = seed_agent.decide(core)[task]
-        result = SEARCHERS[self.method](
-            lambda rows: core.evaluate({task: rows}),
-            core.graph.n_ops,
-            core.n_choices(task),
-            budget or self.budget,
-            seed=self.seed,
-            init=start,
-            **self.options,
-        )
+        evaluate = lambda rows: core.evaluate({task: rows})  # noqa: E731
+        if self.method in PLACEMENT_SEARCHERS:
+            result = PLACEMENT_SEARCHERS[self.method](
+                evaluate,
+                core.graph,
+                core.n_choices(task),
+                budget or self.budget,
+                seed=self.seed,
+                init=start,
+                leader=core._context.leader,
+                **self.options,
+            )
+        else:
+            result = SEARCHERS[self.method](
+                evaluate,
+                core.graph.n_ops,
+                core.n_choices(task),
+                budget or self.budget,
+                seed=self.seed,
+                init=start,
+                **self.options,
+            )
         key = core.graph.checksum()
         self.results[key] = result
         self._cache[key] = core.action_from({task: result.best})

@@ -54,6 +54,8 @@ BASELINES: dict[str, AgentFactory] = {
     "random-search": partial(SearchAgent, method="random-search"),
     "annealing": partial(SearchAgent, method="annealing"),
     "brkga": partial(SearchAgent, method="brkga"),
+    # the human expert's placement, refined by moving ops next to neighbours across devices
+    "boundary-descent": partial(SearchAgent, method="boundary-descent", init="human-expert"),
 }
 
 #: Learned agents (torch loads only when one is made).

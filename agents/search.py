@@ -26,6 +26,7 @@ from go_gym.graph import OpGraph
 
 __all__ = [
     "OOM_PENALTY_S",
+    "PLACEMENT_SEARCHERS",
     "SEARCHERS",
     "Evaluator",
     "SearchResult",
@@ -449,8 +450,9 @@ def boundary_descent(
     from a placement at 49.0 ms, 0.2% of single moves improve), while 21% of the boundary
     moves do (248 of 1,177): the ops worth moving are where the placement changes device,
     and a move to a neighbour's device can save the transfer on that edge. This is the
-    refining phase of the GO agent (``agents.make("go", env, refine_share=...)``); it needs
-    the graph, so it is not one of the black-box `SEARCHERS`.
+    refining phase of the GO agent (``agents.make("go", env, refine_share=...)``) and, from
+    the human expert's placement, the baseline ``boundary-descent``; it needs the graph, so
+    it is in `PLACEMENT_SEARCHERS`, not among the black-box `SEARCHERS`.
 
     Args:
         evaluate: Batch evaluator of placements (lower is better).
@@ -555,4 +557,11 @@ SEARCHERS: dict[str, Callable[..., SearchResult]] = {
     "random-search": random_search,
     "annealing": annealing,
     "brkga": brkga,
+}
+
+
+#: Searches that read the graph, over placements only (same signature: evaluate, graph,
+#: n_devices, budget, seed, init, leader).
+PLACEMENT_SEARCHERS: dict[str, Callable[..., SearchResult]] = {
+    "boundary-descent": boundary_descent,
 }

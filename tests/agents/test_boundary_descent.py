@@ -137,3 +137,21 @@ def test_go_refining_phase_spends_its_share_and_keeps_the_best() -> None:
     assert core.evaluate({"placement": decision["placement"][None]})[0] == best_time
     with pytest.raises(ValueError, match="refine_share"):
         agents.make("go", env, refine_share=1.0)
+
+
+def test_boundary_descent_baseline_starts_from_the_expert_and_places_only() -> None:
+    """The registered baseline: the human expert's placement is its first evaluation and
+    it never ends worse; an env that decides anything but placement is refused."""
+    graph = random_layered_graph(60, seed=1)
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=small_cluster(3))
+    core = core_env(env)
+    core.reset(seed=0)
+    expert = agents.make("human-expert", env).decide(core)["placement"]
+    expert_time = core.evaluate({"placement": expert[None]})[0]
+    core.evaluations = 0
+    agent = agents.make("boundary-descent", env, budget=40)
+    result = agent.fit(env)
+    assert core.evaluations == result.evaluations <= 40
+    assert result.curve_best[0] == expert_time >= result.best_value
+    with pytest.raises(ValueError, match="placements"):
+        agents.make("boundary-descent", gym.make("GOScheduling-v0", graph=graph))

@@ -430,6 +430,7 @@ def boundary_descent(
     init: ArrayLike | None = None,
     *,
     leader: ArrayLike | None = None,
+    roles: ArrayLike | None = None,
     batch_size: int = 16,
     max_combine: int = 4,
 ) -> SearchResult:
@@ -463,6 +464,11 @@ def boundary_descent(
         init: Starting placement(s); the best row starts. All ops on device 0 if None.
         leader: (n,) the op whose device each op takes (colocation, as the envs apply it):
             moves are made on leaders and their groups follow. Every op leads itself if None.
+        roles: (n,) a role id per op (`agents.go.roles.role_groups`: the same op of every
+            repeated block). Each boundary move of an op whose role has other leaders is
+            then also proposed as a *role move*: every leader of the role moves by the same
+            number of devices, so one move repairs that op in every block. None: no role
+            moves.
         batch_size: Moves scored per round.
         max_combine: Most improving moves applied together in one candidate.
     """
@@ -474,6 +480,9 @@ def boundary_descent(
     lead = np.arange(n, dtype=np.int64) if leader is None else np.asarray(leader, np.int64)
     if lead.shape != (n,) or lead.min() < 0 or lead.max() >= n or (lead[lead] != lead).any():
         raise ValueError("leader must map every op to an op that leads itself")
+    role = np.arange(n, dtype=np.int64) if roles is None else np.asarray(roles, np.int64)
+    if role.shape != (n,) or role.min() < 0:
+        raise ValueError(f"roles must be ({n},) non-negative role ids, got {role.shape}")
     bud = _Budget(evaluate, budget, n, d)
     rng = np.random.default_rng(seed)
     rows = _init_rows(init, n, d)[: bud.left]
@@ -484,29 +493,52 @@ def boundary_descent(
     current, current_value = rows[int(np.argmin(values))].copy(), float(values.min())
     src, dst = lead[graph.edge_src], lead[graph.edge_dst]
     src, dst = src[src != dst], dst[src != dst]
-    # A move is op * d + device. scored_at[move]: the placement (counted by `version`) it
-    # was last scored from, -1 if never.
-    is_leader = np.repeat(lead == np.arange(n), d)
-    scored_at = np.full(n * d, -1, np.int64)
+    # Moves are numbered: op * d + device puts one op (its group) on a device; n * d +
+    # role * d + shift moves every leader of a role `shift` devices on. scored_at[move]: the
+    # placement (counted by `version`) it was last scored from, -1 if never.
+    is_leader = lead == np.arange(n)
+    members = np.argsort(role, kind="stable")
+    members = members[is_leader[members]]
+    n_roles = int(role.max()) + 1
+    size = np.bincount(role[is_leader], minlength=n_roles)
+    start = np.concatenate([[0], np.cumsum(size)])
+    n_moves = (n + n_roles) * d
+    single_leader = np.concatenate([np.repeat(is_leader, d), np.zeros(n_roles * d, bool)])
+    scored_at = np.full(n_moves, -1, np.int64)
     version = 0
     carried = np.zeros(0, np.int64)  # improving moves of the last round, not taken
+
+    def apply(row: NDArray[np.int64], moves: NDArray[np.int64]) -> NDArray[np.int64]:
+        """``row`` with ``moves`` made in order, colocation applied."""
+        row = row.copy()
+        for m in moves.tolist():
+            if m < n * d:
+                row[m // d] = m % d
+            else:
+                r, shift = divmod(m - n * d, d)
+                ops = members[start[r] : start[r + 1]]
+                row[ops] = (row[ops] + shift) % d
+        return row[lead]
 
     while bud.left > 0:
         k = min(batch_size, bud.left)
         cross = current[src] != current[dst]
+        ops = np.concatenate([src[cross], dst[cross]])
+        targets = np.concatenate([current[dst[cross]], current[src[cross]]])
+        tied = size[role[ops]] > 1
+        shifts = (targets[tied] - current[ops[tied]]) % d
         boundary = np.unique(
-            np.concatenate(
-                [src[cross] * d + current[dst[cross]], dst[cross] * d + current[src[cross]]]
-            )
+            np.concatenate([ops * d + targets, n * d + role[ops[tied]] * d + shifts])
         )
-        movable = is_leader & (np.arange(n * d) % d != np.repeat(current, d))
-        movable[boundary] = False
-        carried = carried[movable[carried] | np.isin(carried, boundary)]
-        movable[carried] = False
-        in_boundary = np.zeros(n * d, bool)
+        movable = single_leader.copy()
+        movable[: n * d] &= np.arange(n * d) % d != np.repeat(current, d)
+        keep = (carried >= n * d) | movable[carried]
+        carried = carried[keep][:k]
+        in_boundary = np.zeros(n_moves, bool)
         in_boundary[boundary] = True
-        in_boundary[carried] = False
-        moves = [carried[:k]]
+        movable[boundary] = False
+        movable[carried] = in_boundary[carried] = False
+        moves = [carried]
         for pool, fresh in (
             (in_boundary, True),
             (in_boundary, False),
@@ -522,31 +554,28 @@ def boundary_descent(
             moves.append(rng.choice(tier, size=min(want, len(tier)), replace=False))
         batch = np.concatenate(moves).astype(np.int64)
         if len(batch) == 0:
-            break  # every single move from here was scored: a local optimum
-        candidates = np.repeat(current[None, :], len(batch), axis=0)
-        candidates[np.arange(len(batch)), batch // d] = batch % d
-        scores = bud(candidates[:, lead])
+            break  # every move from here was scored: a local optimum
+        scores = bud(np.stack([apply(current, batch[j : j + 1]) for j in range(len(batch))]))
         scored_at[batch] = version
         improving = np.argsort(scores, kind="stable")
         improving = batch[improving[scores[improving] < current_value]]
         carried = np.zeros(0, np.int64)
         if len(improving) == 0:
             continue
-        # the best single move, and the best m improving moves of distinct ops together
-        _, first = np.unique(improving // d, return_index=True)
+        # the best move alone, and the best m improving moves (distinct ops or roles) together
+        subject = np.where(improving < n * d, improving // d, n + (improving - n * d) // d)
+        _, first = np.unique(subject, return_index=True)
         distinct = improving[np.sort(first)]
         sets = [improving[:1]] + [
             distinct[:m] for m in range(2, min(max_combine, len(distinct)) + 1)
         ]
         sets = sets[: 1 + bud.left]
-        combined = np.repeat(current[None, :], len(sets), axis=0)
-        for row, chosen in zip(combined, sets, strict=True):
-            row[chosen // d] = chosen % d
+        combined = np.stack([apply(current, chosen) for chosen in sets])
         found = [float(scores[batch == improving[0]][0])]
         if len(sets) > 1:
-            found.extend(bud(combined[1:, lead]).tolist())
+            found.extend(bud(combined[1:]).tolist())
         pick = int(np.argmin(found))
-        current, current_value = combined[pick][lead], found[pick]
+        current, current_value = combined[pick], found[pick]
         carried = improving[~np.isin(improving, sets[pick])]
         version += 1
     return bud.result()

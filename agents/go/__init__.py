@@ -7,7 +7,9 @@
 - `agents.go.tree`: `PlacementTree`, placement as device offsets along a maximum spanning
   tree (``placement_actions="tree"``, or ``"tree-solo"`` with moves of an op alone);
   `agents.go.roles`: the ops tied by ``tie_roles``.
-- `agents.go.agent`: `GOAgent` for the runner (``go``, ``go-zeroshot``).
+- `agents.go.agent`: `GOAgent` for the runner (``go``, ``go-zeroshot``); with
+  ``refine_share`` its last evaluations refine PPO's best placement by boundary descent
+  (`agents.search.boundary_descent`).
 - `agents.go.checkpoint`: safe checkpoints (``weights_only=True``).
 - `agents.go.train`: the ``go-gym train`` command.
 - `agents.go.factories`: the registry's ``go`` / ``go-zeroshot`` factories (torch loads lazily).

@@ -28,6 +28,7 @@ from agents.base import EnvAgent, HeuristicAgent, core_env
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from agents.go.model import TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
+from agents.go.roles import role_groups
 from agents.search import boundary_descent
 from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
@@ -234,9 +235,10 @@ class GOAgent(EnvAgent):
     def _refine(
         self, core: GraphOptEnv, budget: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Boundary descent from the best decision so far (the policy's argmax if none),
-        scored through the trainer so that the graph's record keeps the best; its curve
-        (evaluations on the graph, best step time) continues PPO's."""
+        """Boundary descent from the best decision so far (the policy's argmax if none), with
+        role moves (the same op of every repeated block, `agents.go.roles`), scored through
+        the trainer so that the graph's record keeps the best; its curve (evaluations on the
+        graph, best step time) continues PPO's."""
         rec = self.trainer.record(core)
         start = rec.best or self.trainer.greedy(core)
         found_before, evals_before = rec.best_time, rec.evaluations
@@ -253,6 +255,7 @@ class GOAgent(EnvAgent):
             seed=self.seed,
             init=start["placement"],
             leader=core._context.leader,
+            roles=role_groups(core.graph, core._context.leader),
         )
         return evals_before + result.curve_evals, np.minimum(result.curve_best, found_before)
 

@@ -72,6 +72,41 @@ def test_first_round_scores_exactly_the_boundary_moves() -> None:
     assert len(rec.batches[1]) == len(expected) and moves == expected
 
 
+def test_role_moves_shift_every_member_of_a_role_alike() -> None:
+    """With roles, the first round also scores, for each boundary move of an op whose role
+    has other members, that role moved whole: every member shifted by the same number of
+    devices as the op. Compared with the definition, move by move."""
+    graph = random_layered_graph(60, seed=5)
+    d = 3
+    roles = np.arange(graph.n_ops) % 20  # 20 roles of three ops each
+    start = place_random(graph, small_cluster(d), seed=2)
+    leader = np.arange(graph.n_ops)
+    singles = _boundary_moves(graph, start, leader)
+    expected_roles = {(int(roles[u]), (t - int(start[u])) % d) for u, t in singles}
+    rec = Recording(lambda b: np.ones(len(b)))
+    boundary_descent(
+        rec,
+        graph,
+        d,
+        1 + len(singles) + len(expected_roles),
+        init=start,
+        roles=roles,
+        batch_size=10_000,
+    )
+    got_singles, got_roles = set(), set()
+    for row in rec.batches[1]:
+        changed = np.flatnonzero(row != start)
+        if len(changed) == 1:
+            got_singles.add((int(changed[0]), int(row[changed[0]])))
+        else:
+            (role,) = set(roles[changed].tolist())
+            np.testing.assert_array_equal(changed, np.flatnonzero(roles == role))
+            (shift,) = set(((row[changed] - start[changed]) % d).tolist())
+            got_roles.add((role, shift))
+    assert got_singles == singles and got_roles == expected_roles
+    assert len(rec.batches[1]) == len(singles) + len(expected_roles)
+
+
 def test_reaches_the_optimum_of_a_separable_objective() -> None:
     """Cost = ops off their target device: every boundary move towards the target improves,
     so the descent must end exactly at the target (from a start with no boundary at all,

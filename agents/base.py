@@ -142,8 +142,9 @@ class SearchAgent(EnvAgent):
     """A search over one task's decisions, scored by the env: a black-box one (`SEARCHERS`)
     or, for placement only, one that reads the graph (`PLACEMENT_SEARCHERS`).
 
-    ``fit(env, budget)`` spends exactly ``budget`` simulator evaluations through
-    ``env.evaluate`` (all cores, `simulate_many`), starting from ``init`` (a heuristic name,
+    ``fit(env, budget)`` spends ``budget`` simulator evaluations (fewer only if a descent
+    stops at a local optimum) through ``env.evaluate`` (all cores, `simulate_many`),
+    starting from ``init`` (a heuristic name,
     default the TensorFlow default decision) and keeps the best decision per graph; the
     search curve is in ``self.results``. Without ``fit``, ``predict`` searches with the
     default budget on first sight of a graph.
@@ -186,7 +187,10 @@ class SearchAgent(EnvAgent):
         if self.init is not None:
             seed_agent = HeuristicAgent(core, **{task: self.init}, seed=self.seed)
             start = seed_agent.decide(core)[task]
-        evaluate = lambda rows: core.evaluate({task: rows})  # noqa: E731
+
+        def evaluate(rows: NDArray[np.int64]) -> NDArray[np.float64]:
+            return core.evaluate({task: rows})
+
         if self.method in PLACEMENT_SEARCHERS:
             result = PLACEMENT_SEARCHERS[self.method](
                 evaluate,

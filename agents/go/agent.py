@@ -117,8 +117,9 @@ class GOAgent(EnvAgent):
         tie_roles: With tree actions, one placement choice for the ops that play one role
             in repeated blocks (`GOConfig.tie_roles`, `agents.go.roles`).
         refine_share: Share of each `fit` budget kept for the end, to refine the best
-            placement PPO found by moving single ops next to a neighbour on another device
-            (`agents.search.boundary_descent`; other tasks' decisions stay as found). 0 (the
+            placement PPO found by moving single ops (or the same op of every repeated
+            block) next to a neighbour on another device (`agents.search.boundary_descent`
+            with `agents.go.roles`; other tasks' decisions stay as found). 0 (the
             default, the paper's GO) for none. Why: PPO's curves flatten long before the
             budget ends, its samples change many ops at once, and from a good placement
             almost every such sample is worse; a boundary move improves about one time in

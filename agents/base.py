@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.fusion import FUSERS
+from agents.go.roles import role_groups
 from agents.placement import PLACERS
 from agents.scheduling import PRIORITIZERS
 from agents.search import PLACEMENT_SEARCHERS, SEARCHERS, SearchResult
@@ -200,6 +201,7 @@ class SearchAgent(EnvAgent):
                 seed=self.seed,
                 init=start,
                 leader=core._context.leader,
+                roles=role_groups(core.graph, core._context.leader),
                 **self.options,
             )
         else:

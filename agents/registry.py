@@ -54,7 +54,8 @@ BASELINES: dict[str, AgentFactory] = {
     "random-search": partial(SearchAgent, method="random-search"),
     "annealing": partial(SearchAgent, method="annealing"),
     "brkga": partial(SearchAgent, method="brkga"),
-    # the human expert's placement, refined by moving ops next to neighbours across devices
+    # the human expert's placement, refined by moving ops (or the same op of every repeated
+    # block) next to neighbours across devices: the GO agent's refining phase, from the expert
     "boundary-descent": partial(SearchAgent, method="boundary-descent", init="human-expert"),
 }
 

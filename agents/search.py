@@ -437,15 +437,16 @@ def boundary_descent(
     """Steepest descent on a placement, by moving one op next to a neighbour on another device.
 
     A *boundary move* takes an op at one end of an edge whose ends sit on different devices
-    and puts it (with its colocation group) on the device of the other end. Each round
-    scores ``batch_size`` single-op moves from the current placement in one batch, in this
-    order: the moves that improved in the previous round and were not taken; boundary moves
-    never scored; boundary moves scored from an earlier placement; any other move never
-    scored; any other move scored from an earlier placement (at random within each). If any
-    improved, the best ``m`` of them applied together (m = 2 .. ``max_combine``, distinct
-    ops, one evaluation each) compete with the best single move, and the best of all
-    becomes the current placement. The search stops early at a local optimum: when every
-    single move from the current placement has been scored and none improved.
+    and puts it (with its colocation group) on the device of the other end (with ``roles``,
+    also a *role move*, below). Each round scores ``batch_size`` moves from the current
+    placement in one batch, in this order: the moves that improved in the previous round and
+    were not taken; boundary moves never scored; boundary moves scored from an earlier
+    placement; any other single-op move never scored; any other single-op move scored from
+    an earlier placement (at random within each). If any improved, the best ``m`` of them
+    applied together (m = 2 .. ``max_combine``, distinct ops or roles, one evaluation each)
+    compete with the best move alone, and the best of all becomes the current placement.
+    The search stops early at a local optimum: when every move from the current placement
+    has been scored and none improved.
 
     Why: from a good placement, almost every random move is worse (on go-paper-v0/rnnlm-8,
     from a placement at 49.0 ms, 0.2% of single moves improve), while 21% of the boundary

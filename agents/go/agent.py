@@ -123,7 +123,7 @@ class GOAgent(EnvAgent):
             default, the paper's GO) for none. Why: PPO's curves flatten long before the
             budget ends, its samples change many ops at once, and from a good placement
             almost every such sample is worse; a boundary move improves about one time in
-            five (``agents/go/EXPERIMENTS.md``, "Refining").
+            five, and one at a time (``agents/go/EXPERIMENTS.md``, "Refining").
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
     """
 

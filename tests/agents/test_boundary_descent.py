@@ -14,6 +14,7 @@ from agents.placement import place_random
 from agents.search import boundary_descent, make_placement_evaluator
 from go_gym.generators import random_layered_graph
 from tests.agents.conftest import small_cluster
+from tests.benchmark_scripts import load_benchmark
 
 
 class Recording:
@@ -190,3 +191,14 @@ def test_boundary_descent_baseline_starts_from_the_expert_and_places_only() -> N
     assert result.curve_best[0] == expert_time >= result.best_value
     with pytest.raises(ValueError, match="placements"):
         agents.make("boundary-descent", gym.make("GOScheduling-v0", graph=graph))
+
+
+def test_benchmark_lists_the_boundary_moves_of_the_definition() -> None:
+    """``benchmarks/boundary_moves.py`` counts the same boundary moves as the definition."""
+    graph = random_layered_graph(70, seed=8)
+    start = place_random(graph, small_cluster(4), seed=3)
+    moves = load_benchmark("boundary_moves").boundary_moves(graph.edge_src, graph.edge_dst, start)
+    assert {(int(o), int(d)) for o, d in moves} == _boundary_moves(
+        graph, start, np.arange(graph.n_ops)
+    )
+    assert len(moves) == len({(int(o), int(d)) for o, d in moves})

@@ -1,0 +1,128 @@
+"""Where single moves improve a good placement, and what boundary descent makes of it.
+
+    .venv/bin/python benchmarks/boundary_moves.py leaderboard/results/go-paper-v0-placement \\
+        --graph go-paper-v0/rnnlm-8 \\
+        --agent-config '{"placement_actions":"tree","tie_roles":true,"warm_proposal":"subtrees","warm_start":"single-device"}'
+
+Why: the GO agent's refining phase (``refine_share``) and the ``boundary-descent`` baseline
+rest on two measurements this prints from a committed row's placement (by default `go`'s,
+seed 0): the share of random single-op moves (a colocation leader to another device) that
+improve it, against the share of *boundary moves* (an op on an edge between devices moved
+to its neighbour's device) that do; and the step time `agents.search.boundary_descent`
+reaches from it after a few budgets, with and without role moves, over a few seeds of the
+descent. Figures are ratios to the placement's own step time (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agents.go.roles import role_groups
+from agents.search import boundary_descent
+from go_gym.runner.cells import load_decisions, make_env
+from go_gym.runner.results import read_results
+
+
+def boundary_moves(
+    edge_src: NDArray[np.integer], edge_dst: NDArray[np.integer], placement: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """(M, 2) the distinct (op, device) boundary moves of ``placement``, edges given as leaders."""
+    cross = placement[edge_src] != placement[edge_dst]
+    ops = np.concatenate([edge_src[cross], edge_dst[cross]])
+    devices = np.concatenate([placement[edge_dst[cross]], placement[edge_src[cross]]])
+    return np.unique(np.stack([ops, devices], axis=1), axis=0).astype(np.int64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a go-gym bench results directory")
+    parser.add_argument("--graph", required=True, help="graph id, e.g. go-paper-v0/rnnlm-8")
+    parser.add_argument("--agent", default="go")
+    parser.add_argument("--agent-config", default="{}", help="the row's agent config (JSON)")
+    parser.add_argument("--seed", type=int, default=0, help="the row's seed")
+    parser.add_argument("--random-moves", type=int, default=2000)
+    parser.add_argument("--budgets", default="150,300,500", help="descent budgets")
+    parser.add_argument("--descent-seeds", type=int, default=4)
+    args = parser.parse_args()
+
+    wanted = json.loads(args.agent_config)
+    rows, root = read_results(args.results)
+    match = [
+        r
+        for r in rows
+        if r.graph == args.graph
+        and r.agent == args.agent
+        and r.seed == args.seed
+        and json.loads(r.agent_config) == wanted
+    ]
+    if not match:
+        raise SystemExit(
+            f"no {args.agent} {args.agent_config} row for {args.graph} seed {args.seed}"
+        )
+    row = match[0]
+    core = make_env(row.graph, row.task).unwrapped
+    leader = core._context.leader
+    start = load_decisions(root / row.decisions_file)["placement"][leader]
+    d = core.cluster.n_devices
+
+    def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
+        return core.evaluate({"placement": batch})
+
+    start_time = float(evaluate(start[None])[0])
+    print(
+        f"{row.graph}, {args.agent} {args.agent_config} seed {args.seed}: {start_time * 1e3:.2f} ms"
+    )
+
+    rng = np.random.default_rng(0)
+    leaders = np.flatnonzero(leader == np.arange(len(leader)))
+    ops = rng.choice(leaders, args.random_moves)
+    devices = (start[ops] + rng.integers(1, d, args.random_moves)) % d
+    moves = np.stack([ops, devices], axis=1)
+    src, dst = leader[core.graph.edge_src], leader[core.graph.edge_dst]
+    apart = src != dst
+    boundary = boundary_moves(src[apart], dst[apart], start)
+    for name, chosen in (("random single moves", moves), ("boundary moves", boundary)):
+        times = np.concatenate(
+            [
+                evaluate(_moved(start, chosen[i : i + 256], leader))
+                for i in range(0, len(chosen), 256)
+            ]
+        )
+        better = times < start_time
+        print(
+            f"  {name:20s} {int(better.sum()):5d} of {len(chosen):5d} improve "
+            f"({better.mean():.1%}); best {times.min() * 1e3:.2f} ms"
+        )
+
+    roles = role_groups(core.graph, leader)
+    for budget in [int(b) for b in args.budgets.split(",")]:
+        for label, kwargs in (("single moves", {}), ("with role moves", {"roles": roles})):
+            found = [
+                boundary_descent(
+                    evaluate, core.graph, d, budget, seed=s, init=start, leader=leader, **kwargs
+                ).best_value
+                for s in range(args.descent_seeds)
+            ]
+            ratio = np.asarray(found) / start_time
+            print(
+                f"  descent, {budget:4d} evaluations, {label:15s}: refined / start "
+                f"{' '.join(f'{r:.3f}' for r in ratio)} (mean {ratio.mean():.3f})"
+            )
+
+
+def _moved(
+    start: NDArray[np.int64], moves: NDArray[np.int64], leader: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """One row per (op, device) move: ``start`` with that op's group on that device."""
+    rows = np.repeat(start[None, :], len(moves), axis=0)
+    rows[np.arange(len(moves)), moves[:, 0]] = moves[:, 1]
+    return rows[:, leader]
+
+
+if __name__ == "__main__":
+    main()

@@ -32,6 +32,7 @@ __all__ = [
     "SearchResult",
     "annealing",
     "boundary_descent",
+    "boundary_moves",
     "brkga",
     "make_fusion_evaluator",
     "make_placement_evaluator",
@@ -421,6 +422,21 @@ def brkga(
 # ==============================================================================================
 # Boundary descent (placement only)
 # ==============================================================================================
+def boundary_moves(
+    edge_src: NDArray[np.integer], edge_dst: NDArray[np.integer], placement: NDArray[np.integer]
+) -> NDArray[np.int64]:
+    """(M, 2) the distinct boundary moves (op, device) of ``placement`` (n,): for every edge
+    whose ends sit on different devices, each end onto the other end's device, sorted.
+    Give the edges between colocation leaders (`boundary_descent` does), so that a move
+    takes a whole group."""
+    src, dst = np.asarray(edge_src, np.int64), np.asarray(edge_dst, np.int64)
+    placement = np.asarray(placement, np.int64)
+    cross = placement[src] != placement[dst]
+    ops = np.concatenate([src[cross], dst[cross]])
+    devices = np.concatenate([placement[dst[cross]], placement[src[cross]]])
+    return np.unique(np.stack([ops, devices], axis=1), axis=0)
+
+
 def boundary_descent(
     evaluate: Evaluator,
     graph: OpGraph,
@@ -526,9 +542,7 @@ def boundary_descent(
 
     while bud.left > 0:
         k = min(batch_size, bud.left)
-        cross = current[src] != current[dst]
-        ops = np.concatenate([src[cross], dst[cross]])
-        targets = np.concatenate([current[dst[cross]], current[src[cross]]])
+        ops, targets = boundary_moves(src, dst, current).T
         tied = size[role[ops]] > 1
         shifts = (targets[tied] - current[ops[tied]]) % d
         boundary = np.unique(

@@ -23,19 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.go.roles import role_groups
-from agents.search import boundary_descent
+from agents.search import boundary_descent, boundary_moves
 from go_gym.runner.cells import load_decisions, make_env
 from go_gym.runner.results import read_results
-
-
-def boundary_moves(
-    edge_src: NDArray[np.integer], edge_dst: NDArray[np.integer], placement: NDArray[np.int64]
-) -> NDArray[np.int64]:
-    """(M, 2) the distinct (op, device) boundary moves of ``placement``, edges given as leaders."""
-    cross = placement[edge_src] != placement[edge_dst]
-    ops = np.concatenate([edge_src[cross], edge_dst[cross]])
-    devices = np.concatenate([placement[edge_dst[cross]], placement[edge_src[cross]]])
-    return np.unique(np.stack([ops, devices], axis=1), axis=0).astype(np.int64)
 
 
 def main() -> None:

@@ -11,10 +11,9 @@ import agents
 import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import core_env
 from agents.placement import place_random
-from agents.search import boundary_descent, make_placement_evaluator
+from agents.search import boundary_descent, boundary_moves, make_placement_evaluator
 from go_gym.generators import random_layered_graph
 from tests.agents.conftest import small_cluster
-from tests.benchmark_scripts import load_benchmark
 
 
 class Recording:
@@ -193,11 +192,12 @@ def test_boundary_descent_baseline_starts_from_the_expert_and_places_only() -> N
         agents.make("boundary-descent", gym.make("GOScheduling-v0", graph=graph))
 
 
-def test_benchmark_lists_the_boundary_moves_of_the_definition() -> None:
-    """``benchmarks/boundary_moves.py`` counts the same boundary moves as the definition."""
+def test_boundary_moves_are_the_definitions() -> None:
+    """`boundary_moves` (the descent's proposals and ``benchmarks/boundary_moves.py``'s
+    count) lists each boundary move of the definition once."""
     graph = random_layered_graph(70, seed=8)
     start = place_random(graph, small_cluster(4), seed=3)
-    moves = load_benchmark("boundary_moves").boundary_moves(graph.edge_src, graph.edge_dst, start)
+    moves = boundary_moves(graph.edge_src, graph.edge_dst, start)
     assert {(int(o), int(d)) for o, d in moves} == _boundary_moves(
         graph, start, np.arange(graph.n_ops)
     )

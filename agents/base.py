@@ -24,6 +24,7 @@ from agents.go.roles import role_groups
 from agents.placement import PLACERS
 from agents.scheduling import PRIORITIZERS
 from agents.search import PLACEMENT_SEARCHERS, SEARCHERS, SearchResult
+from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
 
 
@@ -202,6 +203,7 @@ class SearchAgent(EnvAgent):
                 init=start,
                 leader=core._context.leader,
                 roles=role_groups(core.graph, core._context.leader),
+                op_time=op_times(core.graph, core.cluster).mean(axis=1),
                 **self.options,
             )
         else:

@@ -447,8 +447,10 @@ def boundary_descent(
     *,
     leader: ArrayLike | None = None,
     roles: ArrayLike | None = None,
+    op_time: ArrayLike | None = None,
     batch_size: int = 16,
     max_combine: int = 4,
+    balance_moves: int = 2,
 ) -> SearchResult:
     """Steepest descent on a placement, by moving one op next to a neighbour on another device.
 
@@ -456,7 +458,11 @@ def boundary_descent(
     and puts it (with its colocation group) on the device of the other end (with ``roles``,
     also a *role move*, below). Each round scores ``batch_size`` moves from the current
     placement in one batch, in this order: the moves that improved in the previous round and
-    were not taken; boundary moves never scored; boundary moves scored from an earlier
+    were not taken; with ``op_time``, ``balance_moves`` *balance moves* not yet scored from
+    this placement (the roles, or ops without a role, with the most run time on the busiest
+    device, moved so that that time goes to the idlest device; most time first); boundary
+    moves never scored, half of them (rounded up) those that save the most transfer bytes
+    (`boundary_bytes_saved`), the rest at random; boundary moves scored from an earlier
     placement; any other single-op move never scored; any other single-op move scored from
     an earlier placement (at random within each). If any improved, the best ``m`` of them
     applied together (m = 2 .. ``max_combine``, distinct ops or roles, one evaluation each)
@@ -467,10 +473,16 @@ def boundary_descent(
     Why: the ops worth moving are where the placement changes device, and a move to a
     neighbour's device can save the transfer on that edge. On go-paper-v0/rnnlm-8, from a
     placement at 49.0 ms, 21% of the boundary moves improve (248 of 1,177) against 8.7% of
-    random single moves (mostly by under 0.1%); from the GO agent's placements of eight
-    go-paper-v0 graphs, 300 evaluations of this descent reach 0.960x their step time, 0.977x
-    with random single moves in place of the boundary ones (``benchmarks/boundary_moves.py``,
-    ``agents/go/EXPERIMENTS.md``). This is the
+    random single moves (mostly by under 0.1%), and the 16 that save the most bytes all
+    improve; from the GO agent's placements of eight go-paper-v0 graphs, 300 evaluations of
+    this descent (boundary moves at random, no balance moves) reach 0.960x their step time,
+    0.977x with random single moves in place of the boundary ones. Boundary moves only ever
+    trade transfers, so a device that runs too much stays so; balance moves relieve it
+    (rnnlm-4/-8 with tied roles leave the heavy last layer on one device). From the GO
+    agent's placements of all 14 go-paper-v0 graphs (three seeds, 300 evaluations), the
+    byte-ranked half and the balance moves together reach 0.984x the step time of random
+    boundary moves alone (better in 33 of 42), each alone 0.993x and 0.998x; all 16 by
+    bytes, 1.006x (``benchmarks/boundary_moves.py``, ``agents/go/EXPERIMENTS.md``). This is the
     refining phase of the GO agent (``agents.make("go", env, refine_share=...)``) and, from
     the human expert's placement, the baseline ``boundary-descent``; it needs the graph, so
     it is in `PLACEMENT_SEARCHERS`, not among the black-box `SEARCHERS`.
@@ -489,13 +501,17 @@ def boundary_descent(
             then also proposed as a *role move*: every leader of the role moves by the same
             number of devices, so one move repairs that op in every block. None: no role
             moves.
+        op_time: (n,) run time of each op (e.g. `go_gym.cluster.op_times` averaged over
+            devices), which sets device loads for the balance moves. None: no balance moves.
         batch_size: Moves scored per round.
         max_combine: Most improving moves applied together in one candidate.
+        balance_moves: Balance moves per round (with ``op_time``).
     """
     n, d = graph.n_ops, n_devices
-    if batch_size < 1 or max_combine < 1:
+    if batch_size < 1 or max_combine < 1 or balance_moves < 0:
         raise ValueError(
-            f"need batch_size >= 1 and max_combine >= 1, got {batch_size}, {max_combine}"
+            "need batch_size >= 1, max_combine >= 1 and balance_moves >= 0, got "
+            f"{batch_size}, {max_combine}, {balance_moves}"
         )
     lead = np.arange(n, dtype=np.int64) if leader is None else np.asarray(leader, np.int64)
     if lead.shape != (n,) or lead.min() < 0 or lead.max() >= n or (lead[lead] != lead).any():
@@ -503,6 +519,10 @@ def boundary_descent(
     role = np.arange(n, dtype=np.int64) if roles is None else np.asarray(roles, np.int64)
     if role.shape != (n,) or role.min() < 0:
         raise ValueError(f"roles must be ({n},) non-negative role ids, got {role.shape}")
+    if op_time is not None:
+        op_time = np.asarray(op_time, np.float64)
+        if op_time.shape != (n,) or not np.isfinite(op_time).all() or (op_time < 0).any():
+            raise ValueError(f"op_time must be ({n},) finite times >= 0, got {op_time.shape}")
     bud = _Budget(evaluate, budget, n, d)
     rng = np.random.default_rng(seed)
     rows = _init_rows(init, n, d)[: bud.left]
@@ -512,7 +532,8 @@ def boundary_descent(
     values = bud(rows)
     current, current_value = rows[int(np.argmin(values))].copy(), float(values.min())
     src, dst = lead[graph.edge_src], lead[graph.edge_dst]
-    src, dst = src[src != dst], dst[src != dst]
+    between = src != dst
+    src, dst, edge_bytes = src[between], dst[between], graph.edge_bytes[between]
     # Moves are numbered: op * d + device puts one op (its group) on a device; n * d +
     # role * d + shift moves every leader of a role `shift` devices on. scored_at[move]: the
     # placement (counted by `version`) it was last scored from, -1 if never.
@@ -526,6 +547,9 @@ def boundary_descent(
     single_leader = np.concatenate([np.repeat(is_leader, d), np.zeros(n_roles * d, bool)])
     scored_at = np.full(n_moves, -1, np.int64)
     version = 0
+    leaders = np.flatnonzero(is_leader)
+    if op_time is not None:
+        group_time = np.bincount(lead, op_time, minlength=n)[leaders]  # a group runs together
     carried = np.zeros(0, np.int64)  # improving moves of the last round, not taken
 
     def apply(row: NDArray[np.int64], moves: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -557,6 +581,13 @@ def boundary_descent(
         movable[boundary] = False
         movable[carried] = in_boundary[carried] = False
         moves = [carried]
+        if op_time is not None and balance_moves > 0 and d > 1:
+            balance = _balance_moves(current, leaders, group_time, role, size, n, d)
+            balance = balance[(scored_at[balance] < version) & ~np.isin(balance, carried)]
+            balance = balance[: min(balance_moves, k - len(carried))]
+            movable[balance] = in_boundary[balance] = False
+            moves.append(balance)
+        saved = boundary_bytes_saved(src, dst, edge_bytes, current, members, start, d)
         for pool, fresh in (
             (in_boundary, True),
             (in_boundary, False),
@@ -569,6 +600,13 @@ def boundary_descent(
             tier = np.flatnonzero(
                 pool & ((scored_at < 0) if fresh else (scored_at >= 0) & (scored_at < version))
             )
+            if pool is in_boundary and fresh:  # the best half by bytes saved, ties at random
+                tier = tier[rng.permutation(len(tier))]
+                tier = tier[np.argsort(-saved[tier], kind="stable")]
+                top = (want + 1) // 2
+                moves.append(tier[:top])
+                tier = tier[top:]
+                want = want - len(moves[-1])
             moves.append(rng.choice(tier, size=min(want, len(tier)), replace=False))
         batch = np.concatenate(moves).astype(np.int64)
         if len(batch) == 0:
@@ -597,6 +635,65 @@ def boundary_descent(
         carried = improving[~np.isin(improving, sets[pick])]
         version += 1
     return bud.result()
+
+
+def boundary_bytes_saved(
+    edge_src: NDArray[np.int64],
+    edge_dst: NDArray[np.int64],
+    edge_bytes: NDArray[np.float64],
+    placement: NDArray[np.int64],
+    members: NDArray[np.int64],
+    start: NDArray[np.int64],
+    n_devices: int,
+) -> NDArray[np.float64]:
+    """Transfer bytes each move of `boundary_descent` takes off the links, in its numbering:
+    ((n + n_roles) * d,) for the n * d single moves (op * d + device: the bytes of the op's
+    edges to ops on that device, which become local, less those to ops on its own device,
+    which become remote) then the role moves (role * d + shift: the sum of its members'
+    single moves by that shift; edges inside a role are counted as if its other members
+    stayed). ``members[start[r]:start[r + 1]]`` are the ops of role r; edges between
+    colocation leaders, not inside a group."""
+    n, d = len(placement), n_devices
+    to_device = np.zeros((n, d))
+    np.add.at(to_device, (edge_src, placement[edge_dst]), edge_bytes)
+    np.add.at(to_device, (edge_dst, placement[edge_src]), edge_bytes)
+    single = to_device - to_device[np.arange(n), placement][:, None]
+    n_roles = len(start) - 1
+    shifted = (placement[members][:, None] + np.arange(d)[None, :]) % d
+    role_of = np.repeat(np.arange(n_roles), np.diff(start))
+    by_role = np.zeros((n_roles, d))
+    np.add.at(by_role, role_of, single[members[:, None], shifted])
+    return np.concatenate([single.reshape(-1), by_role.reshape(-1)])
+
+
+def _balance_moves(
+    placement: NDArray[np.int64],
+    leaders: NDArray[np.int64],
+    group_time: NDArray[np.float64],
+    role: NDArray[np.int64],
+    size: NDArray[np.int64],
+    n: int,
+    d: int,
+) -> NDArray[np.int64]:
+    """`boundary_descent`'s balance moves, most run time moved first: every role (a single
+    move for a leader alone in its role) with time on the busiest device, shifted by the
+    devices from there to the idlest one."""
+    where = placement[leaders]
+    load = np.bincount(where, group_time, minlength=d)
+    busiest, idlest = int(np.argmax(load)), int(np.argmin(load))
+    if busiest == idlest:
+        return np.zeros(0, np.int64)
+    hot = where == busiest
+    tied = size[role[leaders]] > 1
+    n_roles = len(size)
+    role_time = np.bincount(role[leaders[hot & tied]], group_time[hot & tied], minlength=n_roles)
+    with_time = np.flatnonzero(role_time > 0)
+    alone = leaders[hot & ~tied]
+    moves = np.concatenate(
+        [n * d + with_time * d + (idlest - busiest) % d, alone * d + idlest]
+    ).astype(np.int64)
+    time = np.concatenate([role_time[with_time], group_time[hot & ~tied]])
+    return moves[np.argsort(-time, kind="stable")]
 
 
 #: Every search by name (same signature: evaluate, n, n_choices, budget, seed, init).

@@ -257,6 +257,7 @@ class GOAgent(EnvAgent):
             init=start["placement"],
             leader=core._context.leader,
             roles=role_groups(core.graph, core._context.leader),
+            op_time=op_times(core.graph, core.cluster).mean(axis=1),
         )
         return evals_before + result.curve_evals, np.minimum(result.curve_best, found_before)
 

@@ -8,8 +8,10 @@ Why: the GO agent's refining phase (``refine_share``) and the ``boundary-descent
 rest on two measurements this prints from a committed row's placement (by default `go`'s,
 seed 0): the share of random single-op moves (a colocation leader to another device) that
 improve it, against the share of *boundary moves* (an op on an edge between devices moved
-to its neighbour's device) that do; and the step time `agents.search.boundary_descent`
-reaches from it after a few budgets, with and without role moves, over a few seeds of the
+to its neighbour's device) that do, and of the 16 boundary moves that save the most
+transfer bytes; and the step time `agents.search.boundary_descent` reaches from it after a
+few budgets, with single moves only, with role moves, and with role and balance moves (as
+the GO agent and the ``boundary-descent`` baseline run it), over a few seeds of the
 descent. Figures are ratios to the placement's own step time (lower is better).
 """
 
@@ -23,7 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.go.roles import role_groups
-from agents.search import boundary_descent, boundary_moves
+from agents.search import boundary_bytes_saved, boundary_descent, boundary_moves
+from go_gym.cluster import op_times
 from go_gym.runner.cells import load_decisions, make_env
 from go_gym.runner.results import read_results
 
@@ -76,7 +79,22 @@ def main() -> None:
     src, dst = leader[core.graph.edge_src], leader[core.graph.edge_dst]
     apart = src != dst
     boundary = boundary_moves(src[apart], dst[apart], start)
-    for name, chosen in (("random single moves", moves), ("boundary moves", boundary)):
+    n = core.graph.n_ops
+    saved = boundary_bytes_saved(
+        src[apart],
+        dst[apart],
+        core.graph.edge_bytes[apart],
+        start,
+        np.arange(n),
+        np.arange(n + 1),
+        d,
+    )[: n * d]
+    most_saving = boundary[np.argsort(-saved[boundary[:, 0] * d + boundary[:, 1]])[:16]]
+    for name, chosen in (
+        ("random single moves", moves),
+        ("boundary moves", boundary),
+        ("16 saving most bytes", most_saving),
+    ):
         times = np.concatenate(
             [
                 evaluate(_moved(start, chosen[i : i + 256], leader))
@@ -90,8 +108,13 @@ def main() -> None:
         )
 
     roles = role_groups(core.graph, leader)
+    op_time = op_times(core.graph, core.cluster).mean(axis=1)
     for budget in [int(b) for b in args.budgets.split(",")]:
-        for label, kwargs in (("single moves", {}), ("with role moves", {"roles": roles})):
+        for label, kwargs in (
+            ("single moves", {}),
+            ("with role moves", {"roles": roles}),
+            ("+ balance moves", {"roles": roles, "op_time": op_time}),
+        ):
             found = [
                 boundary_descent(
                     evaluate, core.graph, d, budget, seed=s, init=start, leader=leader, **kwargs

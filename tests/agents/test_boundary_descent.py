@@ -11,7 +11,12 @@ import agents
 import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import core_env
 from agents.placement import place_random
-from agents.search import boundary_descent, boundary_moves, make_placement_evaluator
+from agents.search import (
+    boundary_bytes_saved,
+    boundary_descent,
+    boundary_moves,
+    make_placement_evaluator,
+)
 from go_gym.generators import random_layered_graph
 from tests.agents.conftest import small_cluster
 
@@ -107,6 +112,100 @@ def test_role_moves_shift_every_member_of_a_role_alike() -> None:
     assert len(rec.batches[1]) == len(singles) + len(expected_roles)
 
 
+def _bytes_saved(graph, placement: np.ndarray, op: int, device: int) -> float:
+    """Transfer bytes that putting ``op`` on ``device`` takes off the links: the definition,
+    edge by edge (every op leads itself)."""
+    saved = 0.0
+    for u, v, b in zip(graph.edge_src, graph.edge_dst, graph.edge_bytes, strict=True):
+        if op in (u, v) and u != v:
+            other = int(v if u == op else u)
+            saved += b * (
+                float(placement[other] == device) - float(placement[other] == placement[op])
+            )
+    return saved
+
+
+def _moves_of(batch: np.ndarray, start: np.ndarray) -> list[tuple[int, int]]:
+    """The (op, device) single move each row makes from ``start``."""
+    moves = []
+    for row in batch:
+        (op,) = np.flatnonzero(row != start)
+        moves.append((int(op), int(row[op])))
+    return moves
+
+
+def test_bytes_saved_of_single_and_role_moves_are_the_definitions() -> None:
+    graph = random_layered_graph(50, seed=6)
+    d = 3
+    placement = place_random(graph, small_cluster(d), seed=4)
+    roles = np.arange(graph.n_ops) % 10
+    members = np.argsort(roles, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(roles))])
+    saved = boundary_bytes_saved(
+        graph.edge_src.astype(np.int64),
+        graph.edge_dst.astype(np.int64),
+        graph.edge_bytes,
+        placement,
+        members,
+        start,
+        d,
+    )
+    n = graph.n_ops
+    singles = np.array([[_bytes_saved(graph, placement, o, t) for t in range(d)] for o in range(n)])
+    np.testing.assert_allclose(saved[: n * d], singles.reshape(-1))
+    for role in range(10):
+        for shift in range(d):
+            want = sum(
+                singles[o, (placement[o] + shift) % d] for o in np.flatnonzero(roles == role)
+            )
+            assert saved[n * d + role * d + shift] == pytest.approx(want)
+
+
+def test_half_the_fresh_boundary_moves_are_those_that_save_the_most_bytes() -> None:
+    """A round of 8: the 4 boundary moves that save the most transfer bytes, and 4 other
+    boundary moves (at random)."""
+    graph = random_layered_graph(60, seed=9)
+    rng = np.random.default_rng(0)
+    tensor_bytes = rng.uniform(1.0, 1e6, len(graph.tensor_op))  # an edge carries a tensor
+    graph = graph.replace(edge_bytes=tensor_bytes[graph.edge_tensor_id])
+    start = place_random(graph, small_cluster(3), seed=5)
+    boundary = _boundary_moves(graph, start, np.arange(graph.n_ops))
+    by_bytes = sorted(boundary, key=lambda m: -_bytes_saved(graph, start, *m))
+    assert _bytes_saved(graph, start, *by_bytes[3]) > _bytes_saved(graph, start, *by_bytes[4])
+    rec = Recording(lambda b: np.ones(len(b)))
+    boundary_descent(rec, graph, 3, 9, seed=1, init=start, batch_size=8)
+    moves = _moves_of(rec.batches[1], start)
+    assert len(moves) == len(set(moves)) == 8 and set(moves) <= boundary
+    assert set(moves[:4]) == set(by_bytes[:4])
+
+
+def test_balance_moves_take_the_most_time_off_the_busiest_device() -> None:
+    """With ``op_time``, a round starts with the moves of the ops (or roles) with the most
+    run time on the most loaded device, to the least loaded one, most time first."""
+    graph = random_layered_graph(60, seed=10)
+    d = 3
+    rng = np.random.default_rng(1)
+    op_time = rng.uniform(0.0, 1.0, graph.n_ops)
+    start = place_random(graph, small_cluster(d), seed=6)
+    load = np.array([op_time[start == k].sum() for k in range(d)])
+    busiest, idlest = int(np.argmax(load)), int(np.argmin(load))
+    on_busiest = np.flatnonzero(start == busiest)
+    heaviest = on_busiest[np.argsort(-op_time[on_busiest])][:2]
+    rec = Recording(lambda b: np.ones(len(b)))
+    boundary_descent(rec, graph, d, 9, init=start, op_time=op_time, batch_size=8)
+    assert _moves_of(rec.batches[1][:2], start) == [(int(o), idlest) for o in heaviest]
+    # with roles, the role with the most time on the busiest device moves whole
+    roles = np.arange(graph.n_ops) % 12
+    role_time = np.bincount(roles[on_busiest], op_time[on_busiest], minlength=12)
+    top = int(np.argmax(role_time))
+    rec = Recording(lambda b: np.ones(len(b)))
+    boundary_descent(rec, graph, d, 9, init=start, roles=roles, op_time=op_time, batch_size=8)
+    members = np.flatnonzero(roles == top)
+    expected = start.copy()
+    expected[members] = (start[members] + (idlest - busiest)) % d
+    np.testing.assert_array_equal(rec.batches[1][0], expected)
+
+
 def test_reaches_the_optimum_of_a_separable_objective() -> None:
     """Cost = ops off their target device: every boundary move towards the target improves,
     so the descent must end exactly at the target (from a start with no boundary at all,
@@ -151,6 +250,8 @@ def test_one_device_has_nothing_to_move_and_arguments_are_checked() -> None:
         boundary_descent(rec, graph, 2, 5, leader=np.roll(np.arange(30), 1))
     with pytest.raises(ValueError, match="batch_size"):
         boundary_descent(rec, graph, 2, 5, batch_size=0)
+    with pytest.raises(ValueError, match="op_time"):
+        boundary_descent(rec, graph, 2, 5, op_time=-np.ones(30))
 
 
 def test_go_refining_phase_spends_its_share_and_keeps_the_best() -> None:

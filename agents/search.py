@@ -473,7 +473,7 @@ def boundary_descent(
     Why: the ops worth moving are where the placement changes device, and a move to a
     neighbour's device can save the transfer on that edge. On go-paper-v0/rnnlm-8, from a
     placement at 49.0 ms, 21% of the boundary moves improve (248 of 1,177) against 8.7% of
-    random single moves (mostly by under 0.1%), and the 16 that save the most bytes all
+    random single moves (mostly by under 0.1%), and 14 of the 16 that save the most bytes
     improve; from the GO agent's placements of eight go-paper-v0 graphs, 300 evaluations of
     this descent (boundary moves at random, no balance moves) reach 0.960x their step time,
     0.977x with random single moves in place of the boundary ones. Boundary moves only ever

@@ -7,7 +7,9 @@
 
 ``--graphs`` takes suite graph ids and suite names (comma-separated); each graph runs on
 its suite's cluster. ``--synthetic N`` adds N random layered graphs (`go_gym.generators`)
-on a ``--synthetic-devices``-GPU P100 machine. Graphs are trained round-robin, sharing
+on a P100 machine with ``--synthetic-devices`` GPUs (a comma-separated list such as
+``2,4,8`` cycles through the counts, so one policy learns to address every device count it
+will be used on: the placement head's logits for devices it never saw are untrained). Graphs are trained round-robin, sharing
 the evaluation budget. Each iteration appends a row to ``OUT/progress.csv`` (and to
 TensorBoard when it is installed); ``OUT/checkpoint.pt`` is written every
 ``--save-every`` iterations and at the end (atomically; loaded with ``weights_only=True``),
@@ -49,7 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--synthetic", type=int, default=0, help="random layered graphs to add")
     parser.add_argument("--synthetic-ops", type=int, default=600, help="ops per synthetic graph")
-    parser.add_argument("--synthetic-devices", type=int, default=2, help="GPUs for synthetic")
+    parser.add_argument(
+        "--synthetic-devices",
+        type=device_counts,
+        default=(2,),
+        help="GPUs for synthetic graphs; a comma-separated list cycles through the counts",
+    )
     parser.add_argument("--task", choices=sorted(ENV_IDS), default="placement")
     parser.add_argument("--budget", type=int, default=4000, help="simulator evaluations (total)")
     parser.add_argument("--iterations", type=int, default=0, help="stop after this many (0: off)")
@@ -111,10 +118,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def device_counts(text: str) -> tuple[int, ...]:
+    """``"2,4,8"`` -> ``(2, 4, 8)``: the ``--synthetic-devices`` argument."""
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"device counts must be positive: {text!r}")
+    return counts
+
+
 def make_envs(
-    graphs: str, task: str, synthetic: int = 0, synthetic_ops: int = 600, synthetic_devices: int = 2
+    graphs: str,
+    task: str,
+    synthetic: int = 0,
+    synthetic_ops: int = 600,
+    synthetic_devices: tuple[int, ...] = (2,),
 ) -> list[GraphOptEnv]:
-    """One single-graph env per graph (each on its suite's cluster)."""
+    """One single-graph env per graph (each on its suite's cluster); synthetic graph ``i``
+    runs on ``synthetic_devices[i % len(synthetic_devices)]`` GPUs."""
     import go_gym  # noqa: F401  (registers the env ids)
     from go_gym.generators import random_layered_graph
     from go_gym.zoo import list_graphs, list_suites
@@ -127,7 +150,10 @@ def make_envs(
         graph = random_layered_graph(synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
         envs.append(
             gym.make(
-                ENV_IDS[task], graph=graph, cluster="p100", n_devices=synthetic_devices
+                ENV_IDS[task],
+                graph=graph,
+                cluster="p100",
+                n_devices=synthetic_devices[i % len(synthetic_devices)],
             ).unwrapped
         )
     if not envs:

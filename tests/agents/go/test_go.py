@@ -424,6 +424,22 @@ def test_joint_agent_decides_every_task(graph40) -> None:
     env.step(action)
 
 
+def test_train_synthetic_device_counts_cycle() -> None:
+    import argparse
+
+    from agents.go import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--synthetic-devices", "2,4, 8"])
+    assert args.synthetic_devices == (2, 4, 8)
+    envs = train.make_envs("", "placement", 5, 30, args.synthetic_devices)
+    assert [env.cluster.n_devices for env in envs] == [2, 4, 8, 2, 4]
+    for bad in ("", "2,x", "0,2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            train.device_counts(bad)
+
+
 def test_train_cli_resume(tmp_path, capsys) -> None:
     import argparse
 

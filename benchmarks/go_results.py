@@ -39,7 +39,7 @@ import agents
 import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import HeuristicAgent, core_env
 from agents.go.agent import GOAgent
-from agents.go.checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
+from agents.go.checkpoint import DEFAULT_CHECKPOINT, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, GOConfig
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
@@ -242,14 +242,8 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
     print(f"pre-training on {len(envs)} graphs for {args.pretrain_budget} evaluations", flush=True)
     _, wall = timed(lambda: trainer.train(envs, args.pretrain_budget))
     print(f"  pre-training took {wall:.0f}s", flush=True)
-    state = trainer.state_dict()
-    light = {
-        k: state[k]
-        for k in ("model_config", "ppo_config", "model", "iteration", "evaluations", "seed")
-    }
-    light["trained_on"] = [e.graph.name for e in envs]
     ckpt = Path(args.checkpoint)
-    save_checkpoint(ckpt, light)
+    save_checkpoint(ckpt, policy_state(trainer.state_dict(), [e.graph.name for e in envs]))
     print(f"  checkpoint {ckpt} ({ckpt.stat().st_size / 1e6:.2f} MB)", flush=True)
     for graph in held_out:
         env = gym.make("GOPlacement-v0", graph=graph)

@@ -26,6 +26,18 @@ DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "go-placement-pretr
 FORMAT_VERSION = 1
 
 
+#: The entries of a trainer's state that a pre-trained policy needs: what ``go-zeroshot`` and
+#: ``go`` with ``checkpoint=`` read. The optimiser, RNG and best decisions stay out: they are
+#: for resuming, and would triple the file.
+POLICY_KEYS = ("model_config", "ppo_config", "model", "iteration", "evaluations", "seed")
+
+
+def policy_state(state: dict[str, Any], trained_on: list[str]) -> dict[str, Any]:
+    """The shippable part of a `PPOTrainer.state_dict`, with the names of the graphs it was
+    trained on (so a held-out claim can be checked against the file itself)."""
+    return {**{k: state[k] for k in POLICY_KEYS}, "trained_on": list(trained_on)}
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` (a `PPOTrainer.state_dict`, maybe with extra plain entries) atomically."""
     target = Path(path)

@@ -13,7 +13,9 @@ will be used on: the placement head's logits for devices it never saw are untrai
 the evaluation budget. Each iteration appends a row to ``OUT/progress.csv`` (and to
 TensorBoard when it is installed); ``OUT/checkpoint.pt`` is written every
 ``--save-every`` iterations and at the end (atomically; loaded with ``weights_only=True``),
-and ``OUT/best.npz`` holds the best decision found per graph. ``--resume`` restores the
+``OUT/policy.pt`` at the end (the policy alone, with the names of the graphs it was trained
+on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a third of the size), and
+``OUT/best.npz`` holds the best decision found per graph. ``--resume`` restores the
 model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and continues until the total
 budget is spent.
 """
@@ -31,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.go.checkpoint import load_checkpoint, save_checkpoint
+from agents.go.checkpoint import load_checkpoint, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
@@ -312,12 +314,14 @@ def run(args: argparse.Namespace) -> int:
         if left > 0:
             trainer.train(envs, left, callback=callback)
     finally:  # an interrupted run keeps what it found
-        save_checkpoint(ckpt_path, trainer.state_dict())
+        state = trainer.state_dict()
+        save_checkpoint(ckpt_path, state)
+        save_checkpoint(out / "policy.pt", policy_state(state, [e.graph.name for e in envs]))
         save_best(out / "best.npz", trainer)
         logger.close()
     for rec in trainer.records.values():
         print(f"{rec.name}: best {rec.best_time * 1e3:.3f} ms after {rec.evaluations} evaluations")
-    print(f"checkpoint: {ckpt_path}")
+    print(f"checkpoint: {ckpt_path}; the policy alone (for go-zeroshot): {out / 'policy.pt'}")
     return 0
 
 

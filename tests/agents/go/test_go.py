@@ -18,7 +18,12 @@ import agents
 import go_gym  # noqa: F401  (registers the env ids)
 from agents.base import HeuristicAgent, core_env
 from agents.go.agent import WARM_CANDIDATES, GOAgent
-from agents.go.checkpoint import load_checkpoint, policy_from_checkpoint, save_checkpoint
+from agents.go.checkpoint import (
+    POLICY_KEYS,
+    load_checkpoint,
+    policy_from_checkpoint,
+    save_checkpoint,
+)
 from agents.go.model import LAYER_COLUMN, GOConfig, GOPolicy, padded_logits, prepare
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.generators import random_layered_graph
@@ -475,6 +480,18 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     assert len((tmp_path / "progress.csv").read_text().splitlines()) == 1 + 4
     best = np.load(tmp_path / "best.npz")
     assert best["synthetic-0/placement"].shape == (30,)
+    # The policy alone: no optimiser or RNG, the training graphs named, loadable zero-shot.
+    policy = load_checkpoint(tmp_path / "policy.pt")
+    assert set(policy) == {"format_version", *POLICY_KEYS, "trained_on"}
+    assert policy["trained_on"] == ["synthetic-0"] and policy["evaluations"] == 20
+    for name, weights in state["model"].items():
+        assert torch.equal(policy["model"][name], weights)
+    graph = random_layered_graph(30, seed=5)
+    env = gym.make("GOPlacement-v0", graph=graph, cluster="p100", n_devices=2)
+    observation, _ = env.reset(seed=0)
+    zero_shot = agents.make("go-zeroshot", env, checkpoint=str(tmp_path / "policy.pt"))
+    action, _ = zero_shot.predict(observation)
+    assert np.asarray(action).shape == (30,)
     # A head of another scale cannot be grafted onto a checkpoint: an error, not ignored.
     grafted = [*common[:-2], str(tmp_path / "grafted"), "--quiet", "--budget", "10"]
     grafted[grafted.index("--layer-head") + 1] = "1.0"

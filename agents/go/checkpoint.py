@@ -20,7 +20,9 @@ from agents.go.model import GOConfig, GOPolicy
 
 #: The small pre-trained placement policy shipped with the repository (for ``go-zeroshot``):
 #: 160,000 evaluations on three quick-v0 graphs and 24 synthetic ones, see
-#: ``leaderboard/go/transfer-160k/README.md`` for how it was made and how it transfers.
+#: ``leaderboard/go/transfer-160k/README.md`` for how it was made and how it transfers. A
+#: second, pre-trained on five go-paper-v0 graphs, is ``go-placement-pretrained-go-paper.pt``
+#: beside it (``leaderboard/go/transfer-go-paper-48k/README.md``).
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "go-placement-pretrained.pt"
 
 FORMAT_VERSION = 1

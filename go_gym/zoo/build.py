@@ -34,7 +34,7 @@ from go_gym.zoo.suites import DATA_DIR, SUITES, SuiteEntry, get_graph, graph_pat
 __all__ = ["CheckResult", "build_entry", "build_suite", "check_suite", "main", "suite_table"]
 
 #: Suites whose graphs are stored as files (the others are generated on demand).
-STORED_SUITES: tuple[str, ...] = ("go-paper-v0", "quick-v0")
+STORED_SUITES: tuple[str, ...] = ("go-paper-v0", "quick-v0", "quick-train-v0")
 
 GB = 1e9
 

@@ -1,13 +1,15 @@
 """Versioned benchmark suites: stable graph ids, each with the cluster it is measured on.
 
 A graph id is ``"<suite>/<name>"``, e.g. ``"go-paper-v0/gnmt-8"`` (CompilerGym-style URIs
-without the scheme). Three suites:
+without the scheme). Four suites:
 
 - ``go-paper-v0``: the 14 workloads of the GO paper's placement table (Zhou et al. 2020),
   with the paper's device counts, on ``p100`` clusters: 16 GB Tesla P100s on PCIe, which is
   what the paper's measurements most likely ran on.
 - ``quick-v0``: small variants of the same six families (each well under 3,000 ops) for
   ``make run``, examples and tests.
+- ``quick-train-v0``: other sizes of the quick variants (depth, batch, width; two per family),
+  a training split for transfer to ``quick-v0``: pre-train here, test zero-shot there.
 - ``synthetic-v0``: seeded layered random DAGs (`go_gym.generators.random_layered_graph`),
   from 500 to 10,000 ops on 4 P100s, and one of 80,000 ops on 8 H100s (its parameters alone
   take ~240 GB), for transfer training and scale benchmarks.
@@ -133,6 +135,7 @@ def _synthetic(
 # models (Zaremba et al. / Jozefowicz et al. train them with plain SGD / Adagrad).
 _PAPER = "go-paper-v0"
 _QUICK = "quick-v0"
+_QUICK_TRAIN = "quick-train-v0"
 _SYNTH = "synthetic-v0"
 
 _ENTRIES: list[SuiteEntry] = [
@@ -156,6 +159,74 @@ _ENTRIES: list[SuiteEntry] = [
     _zoo(_QUICK, "inception-v3-b2", "inception-v3-quick", 2, "adam", "Inception-v3, 75x75, b2"),
     _zoo(_QUICK, "amoebanet", "amoebanet-quick", 2, "adam", "small AmoebaNet"),
     _zoo(_QUICK, "wavenet-2x6", "wavenet-quick", 2, "adam", "small WaveNet, 2 x 6 layers"),
+    _zoo(_QUICK_TRAIN, "rnnlm-1", "rnnlm-quick-1", 2, "sgd", "small RNNLM, 1 layer"),
+    _zoo(_QUICK_TRAIN, "rnnlm-3", "rnnlm-quick-3", 2, "sgd", "small RNNLM, 3 layers"),
+    _zoo(_QUICK_TRAIN, "gnmt-2", "gnmt-quick-2", 2, "adam", "small GNMT, 2 + 2 layers"),
+    _zoo(_QUICK_TRAIN, "gnmt-4", "gnmt-quick-4", 2, "adam", "small GNMT, 4 + 4 layers"),
+    _zoo(
+        _QUICK_TRAIN,
+        "transformer-xl-1",
+        "transformer-xl-quick-1",
+        2,
+        "adam",
+        "small Transformer-XL, 1 layer",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "transformer-xl-3",
+        "transformer-xl-quick-3",
+        2,
+        "adam",
+        "small Transformer-XL, 3 layers",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "inception-v3-b3",
+        "inception-v3-quick-b3",
+        2,
+        "adam",
+        "Inception-v3, 75x75, b3",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "inception-v3-b4",
+        "inception-v3-quick-b4",
+        2,
+        "adam",
+        "Inception-v3, 75x75, b4",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "amoebanet-n2",
+        "amoebanet-quick-n2",
+        2,
+        "adam",
+        "small AmoebaNet, 2 normal cells",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "amoebanet-f16",
+        "amoebanet-quick-f16",
+        2,
+        "adam",
+        "small AmoebaNet, 16 filters",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "wavenet-1x6",
+        "wavenet-quick-1x6",
+        2,
+        "adam",
+        "small WaveNet, 1 stack, 6 layers",
+    ),
+    _zoo(
+        _QUICK_TRAIN,
+        "wavenet-3x9",
+        "wavenet-quick-3x9",
+        2,
+        "adam",
+        "small WaveNet, 3 stacks, 9 layers",
+    ),
     *(_synthetic(_SYNTH, n, s, 4) for n in (500, 2000, 10_000) for s in range(3)),
     # The scale graph's ~240 GB of parameters need the memory of eight 80 GB H100s.
     _synthetic(_SYNTH, 80_000, 0, 8, cluster="h100"),

@@ -14,6 +14,7 @@ from go_gym.zoo.models import (
     MODELS,
     PAPER_CONFIGS,
     QUICK_CONFIGS,
+    QUICK_TRAIN_CONFIGS,
     ModelSpec,
     TensorSpec,
     build_workload,
@@ -87,6 +88,11 @@ def test_registry_covers_the_paper_benchmark():
     assert {f for f, _ in PAPER_CONFIGS.values()} == set(MODELS)
     assert {f for f, _ in QUICK_CONFIGS.values()} == set(MODELS)
     assert set(PAPER_CONFIGS).isdisjoint(QUICK_CONFIGS)
+    assert {f for f, _ in QUICK_TRAIN_CONFIGS.values()} == set(MODELS)
+    assert set(QUICK_TRAIN_CONFIGS).isdisjoint({**PAPER_CONFIGS, **QUICK_CONFIGS})
+    # a training variant is another size of a quick workload, never one of them
+    quick = [(f, kw) for f, kw in QUICK_CONFIGS.values()]
+    assert all((f, kw) not in quick for f, kw in QUICK_TRAIN_CONFIGS.values())
 
 
 def test_unknown_workload_names_the_known_ones():

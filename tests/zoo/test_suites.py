@@ -37,7 +37,7 @@ PAPER_DEVICES = {
 
 
 def test_suites_and_ids() -> None:
-    assert list_suites() == ["go-paper-v0", "quick-v0", "synthetic-v0"]
+    assert list_suites() == ["go-paper-v0", "quick-v0", "quick-train-v0", "synthetic-v0"]
     paper = list_graphs("go-paper-v0")
     assert paper == [f"go-paper-v0/{name}" for name in PAPER_DEVICES]
     for name, devices in PAPER_DEVICES.items():
@@ -47,6 +47,7 @@ def test_suites_and_ids() -> None:
         cluster = entry.make_cluster()
         assert isinstance(cluster, Cluster) and cluster.n_devices == devices
     assert len(list_graphs("quick-v0")) == 6
+    assert len(list_graphs("quick-train-v0")) == 12
     assert len(list_graphs()) == sum(len(v) for v in SUITES.values())
     assert len(set(list_graphs())) == len(list_graphs())
 
@@ -60,7 +61,7 @@ def test_unknown_ids_are_clear_errors() -> None:
         list_graphs("go-paper-v1")
 
 
-@pytest.mark.parametrize("graph_id", list_graphs("quick-v0"))
+@pytest.mark.parametrize("graph_id", list_graphs("quick-v0") + list_graphs("quick-train-v0"))
 def test_quick_graphs_load(graph_id: str) -> None:
     g = get_graph(graph_id)
     assert isinstance(g, OpGraph) and g.name == graph_id
@@ -82,6 +83,16 @@ def test_paper_graphs_load(graph_id: str) -> None:
     assert (g.op_kind == OpKind.OPTIMIZER).sum() == (g.op_kind == OpKind.PARAMETER).sum()
 
 
+def test_quick_train_split_holds_out_every_quick_graph() -> None:
+    """Pre-training on quick-train-v0 never sees a quick-v0 graph: no graph is shared."""
+    train = {get_graph(g).checksum(): g for g in list_graphs("quick-train-v0")}
+    assert len(train) == 12  # twelve different graphs
+    for gid in list_graphs("quick-v0"):
+        assert get_graph(gid).checksum() not in train, gid
+        assert get_entry(gid).n_devices == 2
+    assert all(get_entry(g).n_devices == 2 for g in list_graphs("quick-train-v0"))
+
+
 def test_synthetic_graphs_are_deterministic() -> None:
     from go_gym.generators import random_layered_graph
 
@@ -97,12 +108,13 @@ def test_synthetic_graphs_are_deterministic() -> None:
         graph_path(small[0])
 
 
-def test_quick_suite_rebuild_is_identical() -> None:
+@pytest.mark.parametrize(("suite", "n_graphs"), [("quick-v0", 6), ("quick-train-v0", 12)])
+def test_quick_suite_rebuild_is_identical(suite: str, n_graphs: int) -> None:
     pytest.importorskip("torch")
     from go_gym.zoo.build import check_suite
 
-    results = check_suite("quick-v0")
-    assert len(results) == 6
+    results = check_suite(suite)
+    assert len(results) == n_graphs
     bad = [f"{r.graph_id}: {r.message}" for r in results if not r.ok]
     assert not bad, bad
 

@@ -26,7 +26,8 @@ layers across stacks; Inception-v3's ``layers.i`` are its TF-slim blocks in orde
 
 Workloads: :data:`PAPER_CONFIGS` maps the 14 ids of the GO paper's placement table to
 ``(family, kwargs)``; :data:`QUICK_CONFIGS` maps small variants (each under ~3,000 aten ops
-for forward + backward) used by tests and quick runs. :func:`build_workload` builds either.
+for forward + backward) used by tests and quick runs; :data:`QUICK_TRAIN_CONFIGS` other sizes
+of those, for pre-training. :func:`build_workload` builds any of them.
 Hyper-parameters, sources and deviations: ``docs/zoo_models.md``.
 """
 
@@ -44,6 +45,7 @@ __all__ = [
     "MODELS",
     "PAPER_CONFIGS",
     "QUICK_CONFIGS",
+    "QUICK_TRAIN_CONFIGS",
     "ModelSpec",
     "TensorSpec",
     "build_workload",
@@ -132,8 +134,39 @@ QUICK_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def _quick_variant(base: str, **changes: Any) -> tuple[str, dict[str, Any]]:
+    family, kwargs = QUICK_CONFIGS[base]
+    return family, {**kwargs, **changes}
+
+
+#: Other sizes of the quick workloads (depth, batch, width), two per family: a training split
+#: for transfer to ``quick-v0``, the way go-paper-v0's transfer split trains on
+#: transformer-xl-2 and holds out transformer-xl-4. None of them is a ``quick-v0`` graph.
+QUICK_TRAIN_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rnnlm-quick-1": _quick_variant("rnnlm-quick", n_layers=1),
+    "rnnlm-quick-3": _quick_variant("rnnlm-quick", n_layers=3),
+    "gnmt-quick-2": _quick_variant("gnmt-quick", n_layers=2),
+    "gnmt-quick-4": _quick_variant("gnmt-quick", n_layers=4),
+    "transformer-xl-quick-1": _quick_variant("transformer-xl-quick", n_layers=1),
+    "transformer-xl-quick-3": _quick_variant("transformer-xl-quick", n_layers=3),
+    "inception-v3-quick-b3": _quick_variant("inception-v3-quick", batch_size=3),
+    "inception-v3-quick-b4": _quick_variant("inception-v3-quick", batch_size=4),
+    "amoebanet-quick-n2": _quick_variant("amoebanet-quick", n_normal=2),
+    "amoebanet-quick-f16": _quick_variant("amoebanet-quick", filters=16),
+    "wavenet-quick-1x6": _quick_variant("wavenet-quick", n_stacks=1),
+    "wavenet-quick-3x9": _quick_variant("wavenet-quick", n_stacks=3, n_layers=9),
+}
+
+_ALL_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    **PAPER_CONFIGS,
+    **QUICK_CONFIGS,
+    **QUICK_TRAIN_CONFIGS,
+}
+
+
 def build_workload(workload_id: str, device: torch.device | str = "cpu") -> ModelSpec:
-    """Build a workload of :data:`PAPER_CONFIGS` or :data:`QUICK_CONFIGS` by id.
+    """Build a workload of :data:`PAPER_CONFIGS`, :data:`QUICK_CONFIGS` or
+    :data:`QUICK_TRAIN_CONFIGS` by id.
 
     Args:
         workload_id: E.g. ``"gnmt-8"`` or ``"wavenet-quick"``.
@@ -142,9 +175,7 @@ def build_workload(workload_id: str, device: torch.device | str = "cpu") -> Mode
     Raises:
         KeyError: Unknown id; the message lists the known ones.
     """
-    table = PAPER_CONFIGS if workload_id in PAPER_CONFIGS else QUICK_CONFIGS
-    if workload_id not in table:
-        known = ", ".join([*PAPER_CONFIGS, *QUICK_CONFIGS])
-        raise KeyError(f"unknown workload id {workload_id!r}; known: {known}")
-    family, kwargs = table[workload_id]
+    if workload_id not in _ALL_CONFIGS:
+        raise KeyError(f"unknown workload id {workload_id!r}; known: {', '.join(_ALL_CONFIGS)}")
+    family, kwargs = _ALL_CONFIGS[workload_id]
     return MODELS[family](**kwargs, device=device)

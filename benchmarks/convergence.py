@@ -1,7 +1,8 @@
 """How many simulator evaluations a learning agent needs to match the best search, per graph.
 
     .venv/bin/python benchmarks/convergence.py leaderboard/results/quick-v0-placement \\
-        [--learner go] [--learner-config '{}'] [--searchers annealing brkga random-search]
+        [--learner go] [--learner-config '{}'] [--searchers annealing brkga random-search] \\
+        [--learner-results leaderboard/go/transfer-quick-train-48k]
 
 Reads a `go-gym bench` results directory (each row's decisions file holds the best-so-far
 curve of agents that search or learn). For each graph it takes the best searcher by final
@@ -15,7 +16,8 @@ Only rows with the given agent configuration count (``--learner-config``, the JS
 runner records; default ``{}``, the agent's defaults; searchers always use theirs): a
 results directory may hold the same agent run several ways, such as go-paper-v0's `go` from
 scratch and `go` fine-tuned from a checkpoint, and averaging their curves would describe
-neither.
+neither. ``--learner-results`` reads the learner's rows from another results directory of the
+same suite (a transfer experiment's, say), the searchers' still from ``results``.
 """
 
 from __future__ import annotations
@@ -65,12 +67,18 @@ def main() -> None:
         "--learner-config", default="{}", help="the learner's options as the runner records them"
     )
     parser.add_argument("--searchers", nargs="+", default=["annealing", "brkga", "random-search"])
+    parser.add_argument(
+        "--learner-results",
+        type=Path,
+        default=None,
+        help="where the learner's rows are (default: the results directory)",
+    )
     args = parser.parse_args()
     try:
         json.loads(args.learner_config)
     except json.JSONDecodeError as err:
         parser.error(f"--learner-config is not JSON ({err}): {args.learner_config!r}")
-    learner = _curves(args.results, args.learner, args.learner_config)
+    learner = _curves(args.learner_results or args.results, args.learner, args.learner_config)
     searchers = {name: _curves(args.results, name) for name in args.searchers}
     print(
         f"{'graph':<28}{'best search':>14}{'final (ms)':>12}{'its evals':>11}"

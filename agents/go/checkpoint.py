@@ -22,7 +22,9 @@ from agents.go.model import GOConfig, GOPolicy
 #: 160,000 evaluations on three quick-v0 graphs and 24 synthetic ones, see
 #: ``leaderboard/go/transfer-160k/README.md`` for how it was made and how it transfers. A
 #: second, pre-trained on five go-paper-v0 graphs, is ``go-placement-pretrained-go-paper.pt``
-#: beside it (``leaderboard/go/transfer-go-paper-48k/README.md``).
+#: beside it (``leaderboard/go/transfer-go-paper-48k/README.md``), and a third, pre-trained on
+#: the ``quick-train-v0`` split for zero-shot on quick-v0, ``go-placement-pretrained-quick-train.pt``
+#: (``leaderboard/go/transfer-quick-train-48k/README.md``).
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "go-placement-pretrained.pt"
 
 FORMAT_VERSION = 1

@@ -39,3 +39,35 @@ def test_a_learner_config_that_is_not_json_is_named_in_the_error(
         convergence.main()
     assert exit_.value.code == 2
     assert "--learner-config is not JSON" in capsys.readouterr().err
+
+
+def test_learner_rows_can_come_from_another_results_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quick-v0 transfer rows against quick-v0's searchers: the count printed for each
+    graph is the first evaluation at which the fine-tuned run's best reaches the best
+    search's final step time, recomputed here with a plain loop."""
+    convergence = load_benchmark("convergence")
+    searches = ROOT / "leaderboard" / "results" / "quick-v0-placement"
+    transfer = ROOT / "leaderboard" / "go" / "transfer-quick-train-48k"
+    config = json.dumps(
+        {"checkpoint": "agents/go/checkpoints/go-placement-pretrained-quick-train.pt"}
+    )
+    assert convergence._curves(searches, "go", config) == {}  # not in the searches' directory
+    tuned = convergence._curves(transfer, "go", config)
+    assert len(tuned) == 6
+    argv = ["convergence.py", str(searches), "--learner-results", str(transfer)]
+    monkeypatch.setattr("sys.argv", [*argv, "--learner-config", config])
+    convergence.main()
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert len(lines) == 6
+    for graph, [(evals, best)] in tuned.items():
+        finals = []
+        for name in ("annealing", "brkga", "random-search"):
+            runs = convergence._curves(searches, name)[graph]
+            finals.append(float(np.mean([b[-1] for _, b in runs])))
+        target = min(finals)
+        first = next((int(e) for e, b in zip(evals, best, strict=True) if b <= target), None)
+        row = lines[graph]
+        assert float(row[2]) == pytest.approx(target * 1e3, abs=5e-4)
+        assert row[4] == (str(first) if first is not None else "not")

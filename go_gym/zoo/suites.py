@@ -138,6 +138,22 @@ _QUICK = "quick-v0"
 _QUICK_TRAIN = "quick-train-v0"
 _SYNTH = "synthetic-v0"
 
+#: quick-train-v0: (name, workload, optimizer, what it is), optimizers as in quick-v0.
+_QUICK_TRAIN_GRAPHS: tuple[tuple[str, str, str, str], ...] = (
+    ("rnnlm-1", "rnnlm-quick-1", "sgd", "RNNLM, 1 layer"),
+    ("rnnlm-3", "rnnlm-quick-3", "sgd", "RNNLM, 3 layers"),
+    ("gnmt-2", "gnmt-quick-2", "adam", "GNMT, 2 + 2 layers"),
+    ("gnmt-4", "gnmt-quick-4", "adam", "GNMT, 4 + 4 layers"),
+    ("transformer-xl-1", "transformer-xl-quick-1", "adam", "Transformer-XL, 1 layer"),
+    ("transformer-xl-3", "transformer-xl-quick-3", "adam", "Transformer-XL, 3 layers"),
+    ("inception-v3-b3", "inception-v3-quick-b3", "adam", "Inception-v3, 75x75, b3"),
+    ("inception-v3-b4", "inception-v3-quick-b4", "adam", "Inception-v3, 75x75, b4"),
+    ("amoebanet-n2", "amoebanet-quick-n2", "adam", "AmoebaNet, 2 normal cells"),
+    ("amoebanet-f16", "amoebanet-quick-f16", "adam", "AmoebaNet, 16 filters"),
+    ("wavenet-1x6", "wavenet-quick-1x6", "adam", "WaveNet, 1 stack, 6 layers"),
+    ("wavenet-3x9", "wavenet-quick-3x9", "adam", "WaveNet, 3 stacks, 9 layers"),
+)
+
 _ENTRIES: list[SuiteEntry] = [
     _zoo(_PAPER, "rnnlm-2", "rnnlm-2", 2, "sgd", "RNNLM, 2 LSTM layers"),
     _zoo(_PAPER, "rnnlm-4", "rnnlm-4", 4, "sgd", "RNNLM, 4 LSTM layers"),
@@ -159,73 +175,9 @@ _ENTRIES: list[SuiteEntry] = [
     _zoo(_QUICK, "inception-v3-b2", "inception-v3-quick", 2, "adam", "Inception-v3, 75x75, b2"),
     _zoo(_QUICK, "amoebanet", "amoebanet-quick", 2, "adam", "small AmoebaNet"),
     _zoo(_QUICK, "wavenet-2x6", "wavenet-quick", 2, "adam", "small WaveNet, 2 x 6 layers"),
-    _zoo(_QUICK_TRAIN, "rnnlm-1", "rnnlm-quick-1", 2, "sgd", "small RNNLM, 1 layer"),
-    _zoo(_QUICK_TRAIN, "rnnlm-3", "rnnlm-quick-3", 2, "sgd", "small RNNLM, 3 layers"),
-    _zoo(_QUICK_TRAIN, "gnmt-2", "gnmt-quick-2", 2, "adam", "small GNMT, 2 + 2 layers"),
-    _zoo(_QUICK_TRAIN, "gnmt-4", "gnmt-quick-4", 2, "adam", "small GNMT, 4 + 4 layers"),
-    _zoo(
-        _QUICK_TRAIN,
-        "transformer-xl-1",
-        "transformer-xl-quick-1",
-        2,
-        "adam",
-        "small Transformer-XL, 1 layer",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "transformer-xl-3",
-        "transformer-xl-quick-3",
-        2,
-        "adam",
-        "small Transformer-XL, 3 layers",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "inception-v3-b3",
-        "inception-v3-quick-b3",
-        2,
-        "adam",
-        "Inception-v3, 75x75, b3",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "inception-v3-b4",
-        "inception-v3-quick-b4",
-        2,
-        "adam",
-        "Inception-v3, 75x75, b4",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "amoebanet-n2",
-        "amoebanet-quick-n2",
-        2,
-        "adam",
-        "small AmoebaNet, 2 normal cells",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "amoebanet-f16",
-        "amoebanet-quick-f16",
-        2,
-        "adam",
-        "small AmoebaNet, 16 filters",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "wavenet-1x6",
-        "wavenet-quick-1x6",
-        2,
-        "adam",
-        "small WaveNet, 1 stack, 6 layers",
-    ),
-    _zoo(
-        _QUICK_TRAIN,
-        "wavenet-3x9",
-        "wavenet-quick-3x9",
-        2,
-        "adam",
-        "small WaveNet, 3 stacks, 9 layers",
+    *(
+        _zoo(_QUICK_TRAIN, name, workload, 2, optimizer, f"small {what}")
+        for name, workload, optimizer, what in _QUICK_TRAIN_GRAPHS
     ),
     *(_synthetic(_SYNTH, n, s, 4) for n in (500, 2000, 10_000) for s in range(3)),
     # The scale graph's ~240 GB of parameters need the memory of eight 80 GB H100s.

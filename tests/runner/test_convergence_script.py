@@ -61,13 +61,12 @@ def test_learner_rows_can_come_from_another_results_directory(
     convergence.main()
     lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:-1]}
     assert len(lines) == 6
+    searcher_curves = [
+        convergence._curves(searches, n) for n in ("annealing", "brkga", "random-search")
+    ]
     for graph, runs in tuned.items():
         assert len(runs) == 3  # seeds 0-2
-        finals = []
-        for name in ("annealing", "brkga", "random-search"):
-            searches_runs = convergence._curves(searches, name)[graph]
-            finals.append(float(np.mean([b[-1] for _, b in searches_runs])))
-        target = min(finals)
+        target = min(float(np.mean([b[-1] for _, b in c[graph]])) for c in searcher_curves)
         first = None
         for point in sorted({int(e) for evals, _ in runs for e in evals}):
             bests = []

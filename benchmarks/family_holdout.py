@@ -1,0 +1,236 @@
+"""Zero-shot transfer to quick-v0 with whole families held out: leave one family out.
+
+    .venv/bin/python benchmarks/family_holdout.py --seeds 0 1 --budget 24000 \\
+        --fine-tune-seeds 3 --out leaderboard/go/transfer-family-holdout-24k
+    .venv/bin/python benchmarks/family_holdout.py --report-only --out leaderboard/go/transfer-family-holdout-24k
+
+quick-v0 has one graph per model family, so a split that holds out graphs (pre-train on
+``quick-train-v0``, other sizes of the same six families) lets the policy see every family.
+This one does not: for each family and pre-training seed it pre-trains the default `go`
+network and PPO (``go-gym train``, one torch thread) on the other five families at three
+sizes each (their quick-v0 graph and their two ``quick-train-v0`` graphs, 15 graphs), writes
+the policy to ``runs/lofo-s<seed>/without-<family>/policy.pt``, and runs it zero-shot
+(``go-zeroshot``) on the held-out family's quick-v0 graph. With ``--fine-tune-seeds N`` it
+also fine-tunes the seed-0 policies there (``go`` from the checkpoint, 2,000 evaluations,
+seeds 0..N-1). Pre-trainings whose ``policy.pt`` exists, and cells already in ``--out``, are
+not run again; ``--jobs`` pre-trainings run at once.
+
+The report compares each zero-shot step time with GO-one (``go`` from scratch with 2,000
+evaluations, the mean over the seeds of ``--reference``), one device and the human expert:
+the issue's transfer target is "within 10% of GO-one".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: family -> (its quick-v0 graph, its two quick-train-v0 graphs), in pre-training order.
+FAMILIES: dict[str, tuple[str, tuple[str, str]]] = {
+    "rnnlm": ("rnnlm-2", ("rnnlm-1", "rnnlm-3")),
+    "gnmt": ("gnmt-3", ("gnmt-2", "gnmt-4")),
+    "transformer-xl": ("transformer-xl-2", ("transformer-xl-1", "transformer-xl-3")),
+    "inception-v3": ("inception-v3-b2", ("inception-v3-b3", "inception-v3-b4")),
+    "amoebanet": ("amoebanet", ("amoebanet-n2", "amoebanet-f16")),
+    "wavenet": ("wavenet-2x6", ("wavenet-1x6", "wavenet-3x9")),
+}
+FINE_TUNE_BUDGET = 2000
+_CHECKPOINT = re.compile(r"runs/lofo-s(\d+)/without-([a-z0-9-]+)/policy\.pt$")
+
+
+def test_graph(family: str) -> str:
+    """The quick-v0 graph a policy pre-trained without ``family`` is tested on."""
+    return f"quick-v0/{FAMILIES[family][0]}"
+
+
+def pretraining_graphs(held_out: str) -> list[str]:
+    """The 15 graphs of the five other families, each family's quick-v0 graph first."""
+    if held_out not in FAMILIES:
+        raise ValueError(f"unknown family {held_out!r}; one of {', '.join(FAMILIES)}")
+    return [
+        graph
+        for family, (quick, train) in FAMILIES.items()
+        if family != held_out
+        for graph in (f"quick-v0/{quick}", *(f"quick-train-v0/{t}" for t in train))
+    ]
+
+
+def policy_path(seed: int, held_out: str) -> str:
+    """Where the policy pre-trained without ``held_out`` goes (relative to the repository)."""
+    return f"runs/lofo-s{seed}/without-{held_out}/policy.pt"
+
+
+def _run(command: list[str]) -> None:
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+
+
+def pretrain(seed: int, held_out: str, budget: int) -> None:
+    """``go-gym train`` on the other five families, unless its policy is already there."""
+    policy = ROOT / policy_path(seed, held_out)
+    if policy.exists():
+        return
+    _run(
+        [
+            sys.executable, "-m", "agents.go.train",
+            "--graphs", ",".join(pretraining_graphs(held_out)),
+            "--budget", str(budget), "--threads", "1", "--seed", str(seed), "--quiet",
+            "--out", str(policy.parent),
+        ]
+    )  # fmt: skip
+
+
+def bench(agent: str, seeds: int, held_out: str, seed: int, out: Path) -> None:
+    """One held-out graph's ``agent`` cells, from the policy pre-trained without its family."""
+    config = json.dumps({agent: {"checkpoint": policy_path(seed, held_out)}})
+    _run(
+        [
+            sys.executable, "-m", "go_gym", "bench", "--suite", "quick-v0",
+            "--graphs", test_graph(held_out), "--budget", str(FINE_TUNE_BUDGET),
+            "--seeds", str(seeds), "--agents", agent, "--agent-config", config,
+            "--out", str(out), "--workers", "1", "--no-progress",
+        ]
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out graph: zero-shot per pre-training seed, fine-tuned runs, the references."""
+
+    graph: str
+    zero_shot: dict[int, float]  # pre-training seed -> step time (s)
+    fine_tuned: dict[int, float]  # fine-tuning seed -> step time (s), seed-0 policy
+    go_one: dict[int, float]  # GO-one's seed -> step time (s)
+    one_device: float
+    expert: float
+
+    @property
+    def go_one_mean(self) -> float:
+        return sum(self.go_one.values()) / len(self.go_one)
+
+
+def summarise(results: Path, reference: Path) -> list[HeldOut]:
+    """The held-out graphs of ``results`` against the quick-v0 rows of ``reference``."""
+    from go_gym.runner.results import read_results
+
+    rows, _ = read_results(results)
+    ref_rows, _ = read_results(reference)
+    zero_shot: dict[str, dict[int, float]] = defaultdict(dict)
+    fine_tuned: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in rows:
+        config = json.loads(row.agent_config or "{}")
+        match = _CHECKPOINT.search(config.get("checkpoint", ""))
+        if match is None or test_graph(match.group(2)) != row.graph:
+            continue
+        if row.agent == "go-zeroshot":
+            zero_shot[row.graph][int(match.group(1))] = row.step_time_s
+        elif row.agent == "go" and match.group(1) == "0":
+            fine_tuned[row.graph][row.seed] = row.step_time_s
+    go_one: dict[str, dict[int, float]] = defaultdict(dict)
+    fixed: dict[tuple[str, str], float] = {}
+    for row in ref_rows:
+        if row.agent == "go" and json.loads(row.agent_config or "{}") == {}:
+            go_one[row.graph][row.seed] = row.step_time_s
+        elif row.agent in ("single-device", "human-expert"):
+            fixed[row.graph, row.agent] = row.step_time_s
+    return [
+        HeldOut(
+            graph=graph,
+            zero_shot=dict(sorted(zero_shot[graph].items())),
+            fine_tuned=dict(sorted(fine_tuned[graph].items())),
+            go_one=go_one[graph],
+            one_device=fixed[graph, "single-device"],
+            expert=fixed[graph, "human-expert"],
+        )
+        for graph in (test_graph(f) for f in FAMILIES)
+        if graph in zero_shot
+    ]
+
+
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def report(held: list[HeldOut]) -> None:
+    """Print the table and, per pre-training seed, how many graphs are within 10% of GO-one."""
+    seeds = sorted({s for h in held for s in h.zero_shot})
+    head = "".join(f"{'zero-shot s' + str(s):>15}" for s in seeds)
+    print(
+        f"{'held-out graph (ms)':<28}{head}{'fine-tuned':>12}{'GO-one':>9}"
+        f"{'one device':>12}{'expert':>9}  zero-shot / GO-one"
+    )
+    for h in held:
+        zs = "".join(
+            f"{h.zero_shot[s] * 1e3:>15.3f}" if s in h.zero_shot else f"{'-':>15}" for s in seeds
+        )
+        ft = (
+            f"{sum(h.fine_tuned.values()) / len(h.fine_tuned) * 1e3:>12.3f}"
+            if h.fine_tuned
+            else f"{'-':>12}"
+        )
+        ratios = ", ".join(f"{h.zero_shot[s] / h.go_one_mean:.3f}" for s in h.zero_shot)
+        print(
+            f"{h.graph:<28}{zs}{ft}{h.go_one_mean * 1e3:>9.3f}"
+            f"{h.one_device * 1e3:>12.3f}{h.expert * 1e3:>9.3f}  {ratios}"
+        )
+    for s in seeds:
+        have = [h for h in held if s in h.zero_shot]
+        ratios = [h.zero_shot[s] / h.go_one_mean for h in have]
+        print(
+            f"pre-training seed {s}: within 10% of GO-one on {sum(r <= 1.1 for r in ratios)}"
+            f" of {len(have)}, {_geomean(ratios):.3f}x GO-one and"
+            f" {_geomean([h.zero_shot[s] / h.expert for h in have]):.3f}x the expert"
+            " (geometric means)"
+        )
+    tuned = [(sum(h.fine_tuned.values()) / len(h.fine_tuned), h) for h in held if h.fine_tuned]
+    if tuned:
+        cells = [
+            (t, h.go_one[s]) for _, h in tuned for s, t in h.fine_tuned.items() if s in h.go_one
+        ]
+        print(
+            f"fine-tuned ({FINE_TUNE_BUDGET} evaluations, seed-0 policies): faster than GO-one in"
+            f" {sum(t < g for t, g in cells)} of {len(cells)} cells (seed against seed) and by"
+            f" the mean on {sum(m < h.go_one_mean for m, h in tuned)} of {len(tuned)};"
+            f" {_geomean([m / h.go_one_mean for m, h in tuned]):.3f}x GO-one,"
+            f" {_geomean([m / h.expert for m, h in tuned]):.3f}x the expert"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="pre-training seeds")
+    parser.add_argument("--budget", type=int, default=24000, help="pre-training evaluations")
+    parser.add_argument("--fine-tune-seeds", type=int, default=0, help="0: no fine-tuning")
+    parser.add_argument("--jobs", type=int, default=2, help="pre-trainings at once")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "family-holdout")
+    parser.add_argument(
+        "--reference", type=Path, default=ROOT / "leaderboard" / "results" / "quick-v0-placement"
+    )
+    parser.add_argument("--report-only", action="store_true", help="only print the report")
+    args = parser.parse_args()
+    if not args.report_only:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            jobs = [pool.submit(pretrain, s, f, args.budget) for s in args.seeds for f in FAMILIES]
+            for job in jobs:
+                job.result()
+        for seed in args.seeds:
+            for family in FAMILIES:
+                bench("go-zeroshot", 1, family, seed, args.out)
+        if args.fine_tune_seeds:
+            for family in FAMILIES:
+                bench("go", args.fine_tune_seeds, family, 0, args.out)
+    report(summarise(args.out, args.reference))
+
+
+if __name__ == "__main__":
+    main()

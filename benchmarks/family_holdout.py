@@ -33,36 +33,41 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from go_gym.zoo.models import QUICK_CONFIGS, QUICK_TRAIN_CONFIGS
+from go_gym.zoo.suites import get_entry, list_graphs
 
-#: family -> (its quick-v0 graph, its two quick-train-v0 graphs), in pre-training order.
-FAMILIES: dict[str, tuple[str, tuple[str, str]]] = {
-    "rnnlm": ("rnnlm-2", ("rnnlm-1", "rnnlm-3")),
-    "gnmt": ("gnmt-3", ("gnmt-2", "gnmt-4")),
-    "transformer-xl": ("transformer-xl-2", ("transformer-xl-1", "transformer-xl-3")),
-    "inception-v3": ("inception-v3-b2", ("inception-v3-b3", "inception-v3-b4")),
-    "amoebanet": ("amoebanet", ("amoebanet-n2", "amoebanet-f16")),
-    "wavenet": ("wavenet-2x6", ("wavenet-1x6", "wavenet-3x9")),
-}
+ROOT = Path(__file__).resolve().parents[1]
 FINE_TUNE_BUDGET = 2000
 _CHECKPOINT = re.compile(r"runs/lofo-s(\d+)/without-([a-z0-9-]+)/policy\.pt$")
 
 
-def test_graph(family: str) -> str:
+def _families() -> dict[str, tuple[str, ...]]:
+    """family -> its quick-v0 graph, then its quick-train-v0 graphs, in the suites' order.
+
+    The family is the zoo model family of the graph's workload, spelt with dashes (the
+    ``without-<family>`` of a policy's path)."""
+    workloads = {**QUICK_CONFIGS, **QUICK_TRAIN_CONFIGS}
+    families: dict[str, tuple[str, ...]] = {}
+    for graph in list_graphs("quick-v0") + list_graphs("quick-train-v0"):
+        family = workloads[get_entry(graph).workload][0].replace("_", "-")
+        families[family] = (*families.get(family, ()), graph)
+    return families
+
+
+#: family -> (its quick-v0 graph, its quick-train-v0 graphs), in pre-training order.
+FAMILIES: dict[str, tuple[str, ...]] = _families()
+
+
+def held_out_graph(family: str) -> str:
     """The quick-v0 graph a policy pre-trained without ``family`` is tested on."""
-    return f"quick-v0/{FAMILIES[family][0]}"
+    return FAMILIES[family][0]
 
 
 def pretraining_graphs(held_out: str) -> list[str]:
-    """The 15 graphs of the five other families, each family's quick-v0 graph first."""
+    """The graphs of the five other families (15), each family's quick-v0 graph first."""
     if held_out not in FAMILIES:
         raise ValueError(f"unknown family {held_out!r}; one of {', '.join(FAMILIES)}")
-    return [
-        graph
-        for family, (quick, train) in FAMILIES.items()
-        if family != held_out
-        for graph in (f"quick-v0/{quick}", *(f"quick-train-v0/{t}" for t in train))
-    ]
+    return [graph for family, graphs in FAMILIES.items() if family != held_out for graph in graphs]
 
 
 def policy_path(seed: int, held_out: str) -> str:
@@ -96,7 +101,7 @@ def bench(agent: str, seeds: int, held_out: str, seed: int, out: Path) -> None:
     _run(
         [
             sys.executable, "-m", "go_gym", "bench", "--suite", "quick-v0",
-            "--graphs", test_graph(held_out), "--budget", str(FINE_TUNE_BUDGET),
+            "--graphs", held_out_graph(held_out), "--budget", str(FINE_TUNE_BUDGET),
             "--seeds", str(seeds), "--agents", agent, "--agent-config", config,
             "--out", str(out), "--workers", "1", "--no-progress",
         ]
@@ -130,7 +135,7 @@ def summarise(results: Path, reference: Path) -> list[HeldOut]:
     for row in rows:
         config = json.loads(row.agent_config or "{}")
         match = _CHECKPOINT.search(config.get("checkpoint", ""))
-        if match is None or test_graph(match.group(2)) != row.graph:
+        if match is None or held_out_graph(match.group(2)) != row.graph:
             continue
         if row.agent == "go-zeroshot":
             zero_shot[row.graph][int(match.group(1))] = row.step_time_s
@@ -152,7 +157,7 @@ def summarise(results: Path, reference: Path) -> list[HeldOut]:
             one_device=fixed[graph, "single-device"],
             expert=fixed[graph, "human-expert"],
         )
-        for graph in (test_graph(f) for f in FAMILIES)
+        for graph in (held_out_graph(f) for f in FAMILIES)
         if graph in zero_shot
     ]
 

@@ -469,13 +469,15 @@ class PPOTrainer:
         """Round-robin PPO over ``envs`` until ``budget`` more evaluations are spent.
 
         The budget is shared by all graphs (each iteration is charged to the graph it ran
-        on). ``callback(stats)`` runs after every iteration; returning True stops early.
+        on). The turn goes on from the trainer's iteration count, so a run resumed from a
+        checkpoint continues with the graph the uninterrupted run would have trained next.
+        ``callback(stats)`` runs after every iteration; returning True stops early.
         """
         if not envs:
             raise ValueError("train needs at least one env")
         history: list[IterationStats] = []
         stop_at = self.evaluations + budget
-        j = 0
+        j = self.iteration
         while self.evaluations < stop_at:
             stats = self.step(envs[j % len(envs)], stop_at - self.evaluations)
             j += 1

@@ -9,15 +9,16 @@
 its suite's cluster. ``--synthetic N`` adds N random layered graphs (`go_gym.generators`)
 on a P100 machine with ``--synthetic-devices`` GPUs (a comma-separated list such as
 ``2,4,8`` cycles through the counts, so one policy learns to address every device count it
-will be used on: the placement head's logits for devices it never saw are untrained). Graphs are trained round-robin, sharing
-the evaluation budget. Each iteration appends a row to ``OUT/progress.csv`` (and to
-TensorBoard when it is installed); ``OUT/checkpoint.pt`` is written every
-``--save-every`` iterations and at the end (atomically; loaded with ``weights_only=True``),
-``OUT/policy.pt`` at the end (the policy alone, with the names of the graphs it was trained
-on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a third of the size), and
-``OUT/best.npz`` holds the best decision found per graph. ``--resume`` restores the
-model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and continues until the total
-budget is spent.
+will be used on: the placement head's logits for devices it never saw are untrained).
+Graphs are trained round-robin, sharing the evaluation budget. Each iteration appends a row
+to ``OUT/progress.csv`` (and to TensorBoard when it is installed; a fresh run starts the CSV
+anew, a resumed one keeps its rows up to the checkpoint); ``OUT/checkpoint.pt`` is written
+every ``--save-every`` iterations and at the end (atomically; loaded with
+``weights_only=True``), ``OUT/policy.pt`` at the end (the policy alone, with the names of
+the graphs it was trained on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a
+third of the size), and ``OUT/best.npz`` holds the best decision found per graph.
+``--resume`` restores the model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and
+continues until the total budget is spent, as the uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -176,18 +177,38 @@ def save_best(path: Path, trainer: PPOTrainer) -> None:
     tmp.replace(path)
 
 
-class _Logger:
-    """CSV rows (append, flushed per row), TensorBoard if installed, and a progress bar."""
+def _progress_rows_until(path: Path, iteration: int) -> list[dict[str, str]]:
+    """The rows of ``path`` up to ``iteration``: what a run resumed from there has done.
 
-    def __init__(self, out: Path, budget: int, start: int, quiet: bool) -> None:
+    A run killed between checkpoints (no ``finally`` to save it: SIGKILL, out of memory)
+    logged iterations that its resumption runs again; without this they would be in the
+    log twice."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        return [row for row in csv.DictReader(file) if int(row["iteration"]) <= iteration]
+
+
+class _Logger:
+    """CSV rows (flushed per row), TensorBoard if installed, and a progress bar.
+
+    A fresh run starts ``progress.csv`` anew; a resumed one keeps the rows up to the
+    iteration of its checkpoint (``resumed_at``) and appends from there."""
+
+    def __init__(
+        self, out: Path, budget: int, start: int, quiet: bool, resumed_at: int | None = None
+    ) -> None:
         self.path = out / "progress.csv"
-        new = not self.path.exists()
+        fields = [f.name for f in dataclasses.fields(IterationStats)]
+        kept = [] if resumed_at is None else _progress_rows_until(self.path, resumed_at)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as file:  # atomically, like the checkpoints
+            start_log = csv.DictWriter(file, fieldnames=fields)
+            start_log.writeheader()
+            start_log.writerows(kept)
+        tmp.replace(self.path)
         self.file = self.path.open("a", newline="")
-        self.writer = csv.DictWriter(
-            self.file, fieldnames=[f.name for f in dataclasses.fields(IterationStats)]
-        )
-        if new:
-            self.writer.writeheader()
+        self.writer = csv.DictWriter(self.file, fieldnames=fields)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -297,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
             for env in envs:
                 trainer.restored_best(env)
     left = args.budget - trainer.evaluations
-    logger = _Logger(out, args.budget, trainer.evaluations, args.quiet)
+    resumed_at = trainer.iteration if args.resume else None
+    logger = _Logger(out, args.budget, trainer.evaluations, args.quiet, resumed_at)
     since_save = 0
 
     def callback(stats: IterationStats) -> bool:

@@ -524,3 +524,48 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     assert train.run(parser.parse_args(other)) == 0
     saved = load_checkpoint(tmp_path / "options" / "checkpoint.pt")["ppo_config"]
     assert saved["deciding_nodes_only"] is True and saved["min_deviations"] == 2.0
+
+
+def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path) -> None:
+    """Killed after its checkpoint (no ``finally`` ran), a run resumed from that checkpoint
+    ends where the uninterrupted run ends: the same weights and the same logged iterations,
+    once each. The split is mid-round: the checkpoint is at iteration 4 of three graphs."""
+    import argparse
+    import csv
+
+    from agents.go import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+
+    def run(out: Path, budget: int, *extra: str) -> None:
+        args = ["--graphs", "", "--synthetic", "3", "--synthetic-ops", "30", "--samples", "4"]
+        args += ["--epochs", "2", "--hidden", "16", "--quiet", "--out", str(out)]
+        assert train.run(parser.parse_args([*args, "--budget", str(budget), *extra])) == 0
+
+    def logged(out: Path) -> list[dict[str, str]]:
+        with (out / "progress.csv").open(newline="") as file:
+            return [
+                {k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(file)
+            ]
+
+    run(tmp_path / "straight", 50)  # 10 iterations of K + 1 = 5 evaluations
+    killed = tmp_path / "killed"
+    run(killed, 20)  # its checkpoint: 4 iterations, the next graph is synthetic-1
+    straight_log = (tmp_path / "straight" / "progress.csv").read_text().splitlines()
+    with (killed / "progress.csv").open("a") as file:  # it went on to iteration 6, then died
+        file.write("\n".join(straight_log[5:7]) + "\n")
+    assert len(logged(killed)) == 6
+    run(killed, 50, "--resume")
+    assert logged(killed) == logged(tmp_path / "straight")
+    assert [row["graph"] for row in logged(killed)][4:7] == [
+        "synthetic-1",
+        "synthetic-2",
+        "synthetic-0",
+    ]
+    resumed = load_checkpoint(killed / "checkpoint.pt")["model"]
+    for name, weights in load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"].items():
+        assert torch.equal(resumed[name], weights), name
+    # A fresh run into the same directory starts its log anew.
+    run(killed, 10)
+    assert logged(killed) == logged(tmp_path / "straight")[:2]

@@ -9,11 +9,20 @@ quick-v0 has one graph per model family, so a split that holds out graphs (pre-t
 This one does not: for each family and pre-training seed it pre-trains the default `go`
 network and PPO (``go-gym train``, one torch thread) on the other five families at three
 sizes each (their quick-v0 graph and their two ``quick-train-v0`` graphs, 15 graphs), writes
-the policy to ``runs/lofo-s<seed>/without-<family>/policy.pt``, and runs it zero-shot
-(``go-zeroshot``) on the held-out family's quick-v0 graph. With ``--fine-tune-seeds N`` it
-also fine-tunes the seed-0 policies there (``go`` from the checkpoint, 2,000 evaluations,
-seeds 0..N-1). Pre-trainings whose ``policy.pt`` exists, and cells already in ``--out``, are
-not run again; ``--jobs`` pre-trainings run at once.
+the policy to ``<runs>-s<seed>/without-<family>/policy.pt`` (``--runs``, default
+``runs/lofo``), and runs it zero-shot (``go-zeroshot``) on the held-out family's quick-v0
+graph. With ``--fine-tune-seeds N`` it also fine-tunes the seed-0 policies there (``go``
+from the checkpoint, 2,000 evaluations, seeds 0..N-1). ``--jobs`` pre-trainings run at once.
+
+It picks up where it stopped: a pre-training whose checkpoint has the budget is not run
+again, one with fewer evaluations is resumed to the budget (``go-gym train --resume``, which
+ends where the uninterrupted run would have), and cells already in ``--out`` are kept. So a
+copy of a pre-training's directory, run with a larger ``--budget`` and another ``--runs``,
+extends it:
+
+    cp -r runs/lofo-s2 runs/lofo48k-s2
+    .venv/bin/python benchmarks/family_holdout.py --seeds 2 --budget 48000 --runs runs/lofo48k \
+        --out leaderboard/go/transfer-family-holdout-48k
 
 The report compares each zero-shot step time with GO-one (``go`` from scratch with 2,000
 evaluations, the mean over the seeds of ``--reference``), one device and the human expert:
@@ -38,7 +47,9 @@ from go_gym.zoo.suites import get_entry, list_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 FINE_TUNE_BUDGET = 2000
-_CHECKPOINT = re.compile(r"runs/lofo-s(\d+)/without-([a-z0-9-]+)/policy\.pt$")
+DEFAULT_RUNS = "runs/lofo"
+#: A row's checkpoint: ``<runs>-s<seed>/without-<family>/policy.pt``.
+_CHECKPOINT = re.compile(r"-s(\d+)/without-([a-z0-9-]+)/policy\.pt$")
 
 
 def _families() -> dict[str, tuple[str, ...]]:
@@ -70,9 +81,9 @@ def pretraining_graphs(held_out: str) -> list[str]:
     return [graph for family, graphs in FAMILIES.items() if family != held_out for graph in graphs]
 
 
-def policy_path(seed: int, held_out: str) -> str:
+def policy_path(seed: int, held_out: str, runs: str = DEFAULT_RUNS) -> str:
     """Where the policy pre-trained without ``held_out`` goes (relative to the repository)."""
-    return f"runs/lofo-s{seed}/without-{held_out}/policy.pt"
+    return f"{runs}-s{seed}/without-{held_out}/policy.pt"
 
 
 def _run(command: list[str]) -> None:
@@ -80,24 +91,36 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, cwd=ROOT, check=True)
 
 
-def pretrain(seed: int, held_out: str, budget: int) -> None:
-    """``go-gym train`` on the other five families, unless its policy is already there."""
-    policy = ROOT / policy_path(seed, held_out)
-    if policy.exists():
-        return
+def pretrain(seed: int, held_out: str, budget: int, runs: str = DEFAULT_RUNS) -> None:
+    """``go-gym train`` on the other five families: from scratch, resumed from a checkpoint
+    with fewer evaluations than ``budget``, or not at all if its policy has them."""
+    from agents.go.checkpoint import load_checkpoint
+
+    policy = ROOT / policy_path(seed, held_out, runs)
+    checkpoint = policy.parent / "checkpoint.pt"
+    resume = checkpoint.exists()
+    saved = checkpoint if resume else policy
+    if saved.exists():
+        done = int(load_checkpoint(saved)["evaluations"])
+        if done > budget or (done < budget and not resume):
+            raise SystemExit(f"{saved} has {done} evaluations; --budget is {budget}")
+        if done == budget and policy.exists():
+            return
     _run(
         [
             sys.executable, "-m", "agents.go.train",
             "--graphs", ",".join(pretraining_graphs(held_out)),
             "--budget", str(budget), "--threads", "1", "--seed", str(seed), "--quiet",
-            "--out", str(policy.parent),
+            "--out", str(policy.parent), *(["--resume"] if resume else []),
         ]
     )  # fmt: skip
 
 
-def bench(agent: str, seeds: int, held_out: str, seed: int, out: Path) -> None:
+def bench(
+    agent: str, seeds: int, held_out: str, seed: int, out: Path, runs: str = DEFAULT_RUNS
+) -> None:
     """One held-out graph's ``agent`` cells, from the policy pre-trained without its family."""
-    config = json.dumps({agent: {"checkpoint": policy_path(seed, held_out)}})
+    config = json.dumps({agent: {"checkpoint": policy_path(seed, held_out, runs)}})
     _run(
         [
             sys.executable, "-m", "go_gym", "bench", "--suite", "quick-v0",
@@ -197,6 +220,15 @@ def report(held: list[HeldOut]) -> None:
             f" {_geomean([h.zero_shot[s] / h.expert for h in have]):.3f}x the expert"
             " (geometric means)"
         )
+    if len(seeds) > 1:
+        every = [h for h in held if all(s in h.zero_shot for s in seeds)]
+        by_mean = [_geomean([h.zero_shot[s] / h.go_one_mean for s in seeds]) for h in every]
+        print(
+            f"over seeds {', '.join(map(str, seeds))}: within 10% of GO-one with every seed on"
+            f" {sum(all(h.zero_shot[s] <= 1.1 * h.go_one_mean for s in seeds) for h in every)}"
+            f" of {len(every)}, by the geometric mean over seeds on"
+            f" {sum(r <= 1.1 for r in by_mean)} of {len(every)}; {_geomean(by_mean):.3f}x GO-one"
+        )
     tuned = [(sum(h.fine_tuned.values()) / len(h.fine_tuned), h) for h in held if h.fine_tuned]
     if tuned:
         cells = [
@@ -217,6 +249,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=24000, help="pre-training evaluations")
     parser.add_argument("--fine-tune-seeds", type=int, default=0, help="0: no fine-tuning")
     parser.add_argument("--jobs", type=int, default=2, help="pre-trainings at once")
+    parser.add_argument(
+        "--runs", default=DEFAULT_RUNS, help="policies go to RUNS-s<seed>/without-<family>"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "family-holdout")
     parser.add_argument(
         "--reference", type=Path, default=ROOT / "leaderboard" / "results" / "quick-v0-placement"
@@ -225,15 +260,19 @@ def main() -> None:
     args = parser.parse_args()
     if not args.report_only:
         with ThreadPoolExecutor(args.jobs) as pool:
-            jobs = [pool.submit(pretrain, s, f, args.budget) for s in args.seeds for f in FAMILIES]
+            jobs = [
+                pool.submit(pretrain, s, f, args.budget, args.runs)
+                for s in args.seeds
+                for f in FAMILIES
+            ]
             for job in jobs:
                 job.result()
         for seed in args.seeds:
             for family in FAMILIES:
-                bench("go-zeroshot", 1, family, seed, args.out)
+                bench("go-zeroshot", 1, family, seed, args.out, args.runs)
         if args.fine_tune_seeds:
             for family in FAMILIES:
-                bench("go", args.fine_tune_seeds, family, 0, args.out)
+                bench("go", args.fine_tune_seeds, family, 0, args.out, args.runs)
     report(summarise(args.out, args.reference))
 
 

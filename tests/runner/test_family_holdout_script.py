@@ -51,6 +51,50 @@ def test_report_counts_match_a_recomputation(capsys: pytest.CaptureFixture[str])
             t <= 1.1 * go_one[g] for g, t in zip(part.graph, part.step_time_s, strict=True)
         )
         assert f"pre-training seed {seed}: within 10% of GO-one on {within} of 6" in printed
+    ratio = zero_shot.step_time_s / zero_shot.graph.map(go_one)
+    every_seed = (ratio <= 1.1).groupby(zero_shot.graph).all().sum()
+    seeds = ", ".join(str(s) for s in sorted(zero_shot.seed_of_policy.unique()))
+    assert (
+        f"over seeds {seeds}: within 10% of GO-one with every seed on {every_seed} of 6" in printed
+    )
     for h in held:
         assert h.go_one_mean == pytest.approx(go_one[h.graph], rel=1e-12)
         assert set(h.fine_tuned) == {0, 1, 2}
+
+
+def test_pretrain_runs_resumes_or_skips_by_the_evaluations_already_done(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.go.checkpoint import save_checkpoint
+
+    script = load_benchmark("family_holdout")
+    commands: list[list[str]] = []
+    monkeypatch.setattr(script, "_run", commands.append)
+    runs = str(tmp_path / "lofo")
+    directory = tmp_path / "lofo-s3" / "without-wavenet"
+
+    def saved(name: str, evaluations: int) -> None:
+        save_checkpoint(
+            directory / name, {"model": {}, "model_config": {}, "evaluations": evaluations}
+        )
+
+    script.pretrain(3, "wavenet", 24000, runs)  # nothing there: from scratch
+    saved("checkpoint.pt", 12000)  # interrupted, or a shorter pre-training copied here
+    script.pretrain(3, "wavenet", 24000, runs)
+    saved("checkpoint.pt", 24000)
+    saved("policy.pt", 24000)
+    script.pretrain(3, "wavenet", 24000, runs)  # done: not run again
+    script.pretrain(3, "wavenet", 48000, runs)  # extended
+    assert len(commands) == 3
+    for command in commands:
+        assert command[command.index("--out") + 1] == str(directory)
+        assert command[command.index("--seed") + 1] == "3"
+        graphs = command[command.index("--graphs") + 1].split(",")
+        assert graphs == script.pretraining_graphs("wavenet")
+    assert [c[c.index("--budget") + 1] for c in commands] == ["24000", "24000", "48000"]
+    assert ["--resume" in c for c in commands] == [False, True, True]
+    with pytest.raises(SystemExit, match="has 24000 evaluations; --budget is 12000"):
+        script.pretrain(3, "wavenet", 12000, runs)
+    (directory / "checkpoint.pt").unlink()  # a policy alone cannot be resumed
+    with pytest.raises(SystemExit, match=r"policy\.pt has 24000 evaluations; --budget is 48000"):
+        script.pretrain(3, "wavenet", 48000, runs)

@@ -3,7 +3,7 @@
     python -m agents.go.train --graphs quick-v0/rnnlm-2 --budget 4000 --out runs/go-one
     python -m agents.go.train --graphs synthetic-v0 --synthetic 8 --budget 20000 --out runs/pre
     python -m agents.go.train --graphs quick-v0/gnmt-3 --init runs/pre/checkpoint.pt ...
-    python -m agents.go.train --out runs/pre --resume          # continue an interrupted run
+    python -m agents.go.train --graphs quick-v0/rnnlm-2 --budget 4000 --out runs/go-one --resume
 
 ``--graphs`` takes suite graph ids and suite names (comma-separated); each graph runs on
 its suite's cluster. ``--synthetic N`` adds N random layered graphs (`go_gym.generators`)
@@ -18,7 +18,9 @@ every ``--save-every`` iterations and at the end (atomically; loaded with
 the graphs it was trained on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a
 third of the size), and ``OUT/best.npz`` holds the best decision found per graph.
 ``--resume`` restores the model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and
-continues until the total budget is spent, as the uninterrupted run would have.
+continues until the total budget is spent, as the uninterrupted run would have; it takes the
+run's options again (the checkpoint names its graphs and PPO settings, and a resumption with
+others is an error), and a larger ``--budget`` extends a finished run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 
 from agents.go.checkpoint import load_checkpoint, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
-from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, make_policy
+from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 
 ENV_IDS = {
@@ -162,6 +164,28 @@ def make_envs(
     if not envs:
         raise ValueError("no graphs to train on (--graphs and --synthetic are empty)")
     return envs  # type: ignore[return-value]
+
+
+def resume_mismatch(state: dict[str, Any], envs: list[GraphOptEnv], ppo: PPOConfig) -> str | None:
+    """Why the checkpoint ``state`` cannot be resumed on ``envs`` with ``ppo`` (None if it can).
+
+    ``--resume`` takes the graphs and PPO settings from the command line, like the run it
+    continues; other graphs, the same in another order (the round robin), or other settings
+    would quietly make a different run from the one that was interrupted."""
+    saved_keys = state.get("graph_keys")  # absent from checkpoints written before it was kept
+    if saved_keys is not None and list(saved_keys) != [graph_key(env) for env in envs]:
+        return (
+            f"it was trained on {', '.join(state['trained_on'])}; these options give "
+            f"{', '.join(env.graph.name for env in envs)} (give the interrupted run's "
+            "--graphs, --synthetic, --synthetic-ops and --synthetic-devices)"
+        )
+    now = ppo.to_dict()
+    differ = [k for k, v in state["ppo_config"].items() if k in now and now[k] != v]
+    if differ:
+        return "its PPO settings differ: " + ", ".join(
+            f"{k}={state['ppo_config'][k]} (here {now[k]})" for k in differ
+        )
+    return None
 
 
 def save_best(path: Path, trainer: PPOTrainer) -> None:
@@ -311,7 +335,16 @@ def run(args: argparse.Namespace) -> int:
         deciding_nodes_only=args.deciding_nodes_only,
         min_deviations=args.min_deviations,
     )
+    if args.resume and state is not None:
+        mismatch = resume_mismatch(state, envs, ppo)
+        if mismatch is not None:
+            print(f"error: cannot resume {ckpt_path}: {mismatch}", file=sys.stderr)
+            return 2
     trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
+    trained_on = {
+        "trained_on": [env.graph.name for env in envs],
+        "graph_keys": [graph_key(env) for env in envs],
+    }
     if state is not None:
         trainer.load_state_dict(state, optimizer=args.resume)
         if args.resume:
@@ -327,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
         logger(stats)
         since_save += 1
         if since_save >= args.save_every:
-            save_checkpoint(ckpt_path, trainer.state_dict())
+            save_checkpoint(ckpt_path, {**trainer.state_dict(), **trained_on})
             save_best(out / "best.npz", trainer)
             since_save = 0
         return bool(args.iterations) and trainer.iteration >= args.iterations
@@ -337,8 +370,8 @@ def run(args: argparse.Namespace) -> int:
             trainer.train(envs, left, callback=callback)
     finally:  # an interrupted run keeps what it found
         state = trainer.state_dict()
-        save_checkpoint(ckpt_path, state)
-        save_checkpoint(out / "policy.pt", policy_state(state, [e.graph.name for e in envs]))
+        save_checkpoint(ckpt_path, {**state, **trained_on})
+        save_checkpoint(out / "policy.pt", policy_state(state, trained_on["trained_on"]))
         save_best(out / "best.npz", trainer)
         logger.close()
     for rec in trainer.records.values():

@@ -526,10 +526,11 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     assert saved["deciding_nodes_only"] is True and saved["min_deviations"] == 2.0
 
 
-def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path) -> None:
+def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path, capsys) -> None:
     """Killed after its checkpoint (no ``finally`` ran), a run resumed from that checkpoint
     ends where the uninterrupted run ends: the same weights and the same logged iterations,
-    once each. The split is mid-round: the checkpoint is at iteration 4 of three graphs."""
+    once each. The split is mid-round: the checkpoint is at iteration 4 of three graphs.
+    Resuming with other graphs or PPO settings is an error, not another run."""
     import argparse
     import csv
 
@@ -538,10 +539,10 @@ def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path)
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
 
-    def run(out: Path, budget: int, *extra: str) -> None:
+    def run(out: Path, budget: int, *extra: str, code: int = 0) -> None:
         args = ["--graphs", "", "--synthetic", "3", "--synthetic-ops", "30", "--samples", "4"]
         args += ["--epochs", "2", "--hidden", "16", "--quiet", "--out", str(out)]
-        assert train.run(parser.parse_args([*args, "--budget", str(budget), *extra])) == 0
+        assert train.run(parser.parse_args([*args, "--budget", str(budget), *extra])) == code
 
     def logged(out: Path) -> list[dict[str, str]]:
         with (out / "progress.csv").open(newline="") as file:
@@ -556,6 +557,14 @@ def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path)
     with (killed / "progress.csv").open("a") as file:  # it went on to iteration 6, then died
         file.write("\n".join(straight_log[5:7]) + "\n")
     assert len(logged(killed)) == 6
+    run(killed, 50, "--resume", "--synthetic", "2", code=2)
+    assert "trained on synthetic-0, synthetic-1, synthetic-2; these options give synthetic-0, " in (
+        capsys.readouterr().err
+    )
+    run(killed, 50, "--resume", "--synthetic-ops", "31", code=2)  # same names, other graphs
+    assert "cannot resume" in capsys.readouterr().err
+    run(killed, 50, "--resume", "--samples", "8", code=2)
+    assert "its PPO settings differ: samples=4 (here 8)" in capsys.readouterr().err
     run(killed, 50, "--resume")
     assert logged(killed) == logged(tmp_path / "straight")
     assert [row["graph"] for row in logged(killed)][4:7] == [

@@ -34,7 +34,11 @@ def test_each_split_holds_out_one_whole_family_and_trains_on_the_rest() -> None:
 
 @pytest.mark.parametrize(
     ("results", "fine_tuning_seeds"),
-    [("transfer-family-holdout-24k", {0, 1, 2}), ("transfer-family-holdout-48k", set())],
+    [
+        ("transfer-family-holdout-24k", {0, 1, 2}),
+        ("transfer-family-holdout-48k", set()),
+        ("transfer-family-holdout-24k-rerun", set()),
+    ],
 )
 def test_report_counts_match_a_recomputation(
     results: str, fine_tuning_seeds: set[int], capsys: pytest.CaptureFixture[str]

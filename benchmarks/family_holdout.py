@@ -1,6 +1,6 @@
 """Zero-shot transfer to quick-v0 with whole families held out: leave one family out.
 
-    .venv/bin/python benchmarks/family_holdout.py --seeds 0 1 --budget 24000 \\
+    .venv/bin/python benchmarks/family_holdout.py --seeds 0 1 2 --budget 24000 \\
         --fine-tune-seeds 3 --out leaderboard/go/transfer-family-holdout-24k
     .venv/bin/python benchmarks/family_holdout.py --report-only --out leaderboard/go/transfer-family-holdout-24k
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import geometric_mean
 
 from go_gym.zoo.models import QUICK_CONFIGS, QUICK_TRAIN_CONFIGS
 from go_gym.zoo.suites import get_entry, list_graphs
@@ -102,8 +102,13 @@ def pretrain(seed: int, held_out: str, budget: int, runs: str = DEFAULT_RUNS) ->
     saved = checkpoint if resume else policy
     if saved.exists():
         done = int(load_checkpoint(saved)["evaluations"])
-        if done > budget or (done < budget and not resume):
-            raise SystemExit(f"{saved} has {done} evaluations; --budget is {budget}")
+        if done > budget:
+            raise SystemExit(f"{saved} has {done} evaluations; --budget is {budget}, fewer")
+        if done < budget and not resume:
+            raise SystemExit(
+                f"{saved} has {done} evaluations; --budget is {budget}, and there is no "
+                f"{checkpoint.name} beside it to resume from"
+            )
         if done == budget and policy.exists():
             return
     _run(
@@ -185,10 +190,6 @@ def summarise(results: Path, reference: Path) -> list[HeldOut]:
     ]
 
 
-def _geomean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 def report(held: list[HeldOut]) -> None:
     """Print the table and, per pre-training seed, how many graphs are within 10% of GO-one."""
     seeds = sorted({s for h in held for s in h.zero_shot})
@@ -216,18 +217,18 @@ def report(held: list[HeldOut]) -> None:
         ratios = [h.zero_shot[s] / h.go_one_mean for h in have]
         print(
             f"pre-training seed {s}: within 10% of GO-one on {sum(r <= 1.1 for r in ratios)}"
-            f" of {len(have)}, {_geomean(ratios):.3f}x GO-one and"
-            f" {_geomean([h.zero_shot[s] / h.expert for h in have]):.3f}x the expert"
+            f" of {len(have)}, {geometric_mean(ratios):.3f}x GO-one and"
+            f" {geometric_mean([h.zero_shot[s] / h.expert for h in have]):.3f}x the expert"
             " (geometric means)"
         )
     if len(seeds) > 1:
         every = [h for h in held if all(s in h.zero_shot for s in seeds)]
-        by_mean = [_geomean([h.zero_shot[s] / h.go_one_mean for s in seeds]) for h in every]
+        by_mean = [geometric_mean([h.zero_shot[s] / h.go_one_mean for s in seeds]) for h in every]
         print(
             f"over seeds {', '.join(map(str, seeds))}: within 10% of GO-one with every seed on"
             f" {sum(all(h.zero_shot[s] <= 1.1 * h.go_one_mean for s in seeds) for h in every)}"
             f" of {len(every)}, by the geometric mean over seeds on"
-            f" {sum(r <= 1.1 for r in by_mean)} of {len(every)}; {_geomean(by_mean):.3f}x GO-one"
+            f" {sum(r <= 1.1 for r in by_mean)} of {len(every)}; {geometric_mean(by_mean):.3f}x GO-one"
         )
     tuned = [(sum(h.fine_tuned.values()) / len(h.fine_tuned), h) for h in held if h.fine_tuned]
     if tuned:
@@ -238,8 +239,8 @@ def report(held: list[HeldOut]) -> None:
             f"fine-tuned ({FINE_TUNE_BUDGET} evaluations, seed-0 policies): faster than GO-one in"
             f" {sum(t < g for t, g in cells)} of {len(cells)} cells (seed against seed) and by"
             f" the mean on {sum(m < h.go_one_mean for m, h in tuned)} of {len(tuned)};"
-            f" {_geomean([m / h.go_one_mean for m, h in tuned]):.3f}x GO-one,"
-            f" {_geomean([m / h.expert for m, h in tuned]):.3f}x the expert"
+            f" {geometric_mean([m / h.go_one_mean for m, h in tuned]):.3f}x GO-one,"
+            f" {geometric_mean([m / h.expert for m, h in tuned]):.3f}x the expert"
         )
 
 

@@ -166,17 +166,20 @@ def make_envs(
     return envs  # type: ignore[return-value]
 
 
-def resume_mismatch(state: dict[str, Any], envs: list[GraphOptEnv], ppo: PPOConfig) -> str | None:
-    """Why the checkpoint ``state`` cannot be resumed on ``envs`` with ``ppo`` (None if it can).
+def resume_mismatch(
+    state: dict[str, Any], trained_on: dict[str, list[str]], ppo: PPOConfig
+) -> str | None:
+    """Why the checkpoint ``state`` cannot be resumed on the graphs of ``trained_on`` (names
+    and graph keys, in round-robin order) with ``ppo``; None if it can.
 
     ``--resume`` takes the graphs and PPO settings from the command line, like the run it
     continues; other graphs, the same in another order (the round robin), or other settings
     would quietly make a different run from the one that was interrupted."""
     saved_keys = state.get("graph_keys")  # absent from checkpoints written before it was kept
-    if saved_keys is not None and list(saved_keys) != [graph_key(env) for env in envs]:
+    if saved_keys is not None and list(saved_keys) != trained_on["graph_keys"]:
         return (
             f"it was trained on {', '.join(state['trained_on'])}; these options give "
-            f"{', '.join(env.graph.name for env in envs)} (give the interrupted run's "
+            f"{', '.join(trained_on['trained_on'])} (give the interrupted run's "
             "--graphs, --synthetic, --synthetic-ops and --synthetic-devices)"
         )
     now = ppo.to_dict()
@@ -335,16 +338,16 @@ def run(args: argparse.Namespace) -> int:
         deciding_nodes_only=args.deciding_nodes_only,
         min_deviations=args.min_deviations,
     )
-    if args.resume and state is not None:
-        mismatch = resume_mismatch(state, envs, ppo)
-        if mismatch is not None:
-            print(f"error: cannot resume {ckpt_path}: {mismatch}", file=sys.stderr)
-            return 2
-    trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
     trained_on = {
         "trained_on": [env.graph.name for env in envs],
         "graph_keys": [graph_key(env) for env in envs],
     }
+    if args.resume and state is not None:
+        mismatch = resume_mismatch(state, trained_on, ppo)
+        if mismatch is not None:
+            print(f"error: cannot resume {ckpt_path}: {mismatch}", file=sys.stderr)
+            return 2
+    trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
     if state is not None:
         trainer.load_state_dict(state, optimizer=args.resume)
         if args.resume:

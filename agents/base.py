@@ -13,7 +13,7 @@ multi-graph env it reads the graph of the current episode at every ``predict``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -57,7 +57,7 @@ class EnvAgent:
     """
 
     #: The decisions this agent can make; the env must ask for at least one of them.
-    tasks: ClassVar[frozenset[str]] = frozenset()
+    tasks: frozenset[str] = frozenset()
 
     def __init__(self, env: gym.Env, *, seed: int = 0) -> None:
         self.env = env

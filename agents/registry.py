@@ -29,8 +29,10 @@ ENTRY_POINT_GROUP = "go_gym.agents"
 AgentFactory = Callable[..., Agent]
 
 
-def _heuristic(**heuristics: str) -> AgentFactory:
-    return partial(HeuristicAgent, **heuristics)
+def _heuristic(
+    placement: str | None = None, priority: str | None = None, fusion: str | None = None
+) -> AgentFactory:
+    return partial(HeuristicAgent, placement=placement, priority=priority, fusion=fusion)
 
 
 #: The non-learned agents, which every learned agent is compared against. A name may serve

@@ -43,6 +43,8 @@ _MASKED = -1e9  # logit of the choices a padded node can never take
 class NodeCategorical(Distribution):
     """N independent categoricals over the same ``n_choices``, held as one (B, N, a) tensor."""
 
+    distribution: th.distributions.Categorical
+
     def __init__(self, n_nodes: int, n_choices: int) -> None:
         super().__init__()
         self.n_nodes = n_nodes
@@ -88,7 +90,13 @@ class GraphEncoder(BaseFeaturesExtractor):
     """
 
     def __init__(self, observation_space: spaces.Dict, hidden: int = 64, layers: int = 2) -> None:
-        n_nodes, n_features = observation_space["node_features"].shape
+        node_space = observation_space["node_features"]
+        if not isinstance(node_space, spaces.Box) or len(node_space.shape) != 2:
+            raise ValueError(
+                f"GraphEncoder needs a go_gym observation (node_features of shape (N, F)), "
+                f"got {observation_space}"
+            )
+        n_nodes, n_features = node_space.shape
         super().__init__(observation_space, features_dim=n_nodes * hidden + n_nodes + hidden)
         self.n_nodes, self.hidden = n_nodes, hidden
         self.kind_embedding = nn.Embedding(N_OP_KINDS, hidden)
@@ -178,26 +186,26 @@ class GraphPolicy(ActorCriticPolicy):
                 f"for every node (a go_gym single-task env), got {action_space}"
             )
         self._hidden = hidden
+        self._n_nodes, self._n_choices = len(action_space.nvec), int(action_space.nvec[0])
         kwargs.setdefault("features_extractor_class", GraphEncoder)
         kwargs.setdefault("features_extractor_kwargs", {"hidden": hidden, "layers": layers})
         kwargs.setdefault("ortho_init", False)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = _SplitLatent(len(self.action_space.nvec), self._hidden)
+        # SB3 types the slot MlpExtractor, and calls only what _SplitLatent has.
+        self.mlp_extractor = _SplitLatent(self._n_nodes, self._hidden)  # type: ignore[assignment]
 
     def _build(self, lr_schedule: Any) -> None:
         # Not super()._build: with a MultiDiscrete space it would allocate a dense
         # (N*h) x (N*a) action layer, gigabytes at a few thousand nodes.
         self._build_mlp_extractor()
-        n_nodes = len(self.action_space.nvec)
-        n_choices = int(self.action_space.nvec[0])
-        self.action_dist = NodeCategorical(n_nodes, n_choices)
-        self.action_net = _NodeHead(n_nodes, self._hidden, n_choices)
-        self.value_net = nn.Sequential(
+        self.action_dist = NodeCategorical(self._n_nodes, self._n_choices)
+        self.action_net = _NodeHead(self._n_nodes, self._hidden, self._n_choices)
+        self.value_net = nn.Sequential(  # type: ignore[assignment]  # SB3 types it nn.Linear
             nn.Linear(self._hidden, self._hidden), nn.Tanh(), nn.Linear(self._hidden, 1)
         )
-        self.optimizer = self.optimizer_class(
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]  # as SB3's own _build
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
@@ -207,5 +215,9 @@ class GraphPolicy(ActorCriticPolicy):
 
 def node_categorical_for(env: gym.Env) -> NodeCategorical:
     """A `NodeCategorical` sized for ``env``'s MultiDiscrete action space."""
+    if not isinstance(env.action_space, spaces.MultiDiscrete):
+        raise ValueError(
+            f"a NodeCategorical needs a MultiDiscrete action space, got {env.action_space}"
+        )
     nvec = np.asarray(env.action_space.nvec)
     return NodeCategorical(len(nvec), int(nvec[0]))

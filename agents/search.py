@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from go_gym.cluster import Cluster
 from go_gym.graph import OpGraph
+
+if TYPE_CHECKING:
+    from go_gym.sim import BatchResult
 
 __all__ = [
     "OOM_PENALTY_S",
@@ -76,10 +80,8 @@ def _rows(x: ArrayLike | None, k: int) -> NDArray[np.int64] | None:
     return np.broadcast_to(a, (k, a.shape[-1])) if a.ndim == 1 else a
 
 
-def _penalised(res: object, penalty: float) -> NDArray[np.float64]:
-    step = np.asarray(res.step_time, dtype=np.float64)  # type: ignore[attr-defined]
-    valid = np.asarray(res.valid, dtype=bool)  # type: ignore[attr-defined]
-    return np.where(valid, step, penalty)
+def _penalised(res: BatchResult, penalty: float) -> NDArray[np.float64]:
+    return np.where(res.valid, res.step_time, penalty)
 
 
 def _evaluator(
@@ -98,8 +100,11 @@ def _evaluator(
         k = batch.shape[0]
         rows = {name: _rows(value, k) for name, value in fixed.items()}
         rows[searched] = batch
+        placements = rows["placement"]
+        if placements is None:  # the make_*_evaluator functions fix or search it
+            raise ValueError("an evaluator needs the placement")
         res = simulate_many(
-            graph, cluster, rows["placement"], rows["priority"], rows["fusion"], profile=profile
+            graph, cluster, placements, rows["priority"], rows["fusion"], profile=profile
         )
         return _penalised(res, oom_penalty_s)
 
@@ -549,7 +554,8 @@ def boundary_descent(
     version = 0
     leaders = np.flatnonzero(is_leader)
     if op_time is not None:
-        group_time = np.bincount(lead, op_time, minlength=n)[leaders]  # a group runs together
+        # a group runs together (weighted bincount is float64; numpy's stubs say intp)
+        group_time = np.bincount(lead, op_time, n).astype(np.float64, copy=False)[leaders]
     carried = np.zeros(0, np.int64)  # improving moves of the last round, not taken
 
     def apply(row: NDArray[np.int64], moves: NDArray[np.int64]) -> NDArray[np.int64]:

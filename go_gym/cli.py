@@ -297,6 +297,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     """One step of the task's env with the agent's decision, drawn by the env's renderer."""
     import gymnasium as gym
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -309,7 +310,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     action, _ = agent.predict(obs, deterministic=True)
     _, _, _, _, info = env.step(action)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(args.out, env.render())
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):  # render_mode="rgb_array" gives one (H, W, 3) frame
+        raise TypeError(f"expected an RGB frame from {TASK_ENVS[args.task]}, got {type(frame)}")
+    plt.imsave(args.out, frame)
     print(
         f"{args.graph} / {args.task} / {args.agent}: step {info['step_time'] * 1e3:.3f} ms "
         f"({'fits' if info['valid'] else 'OUT OF MEMORY'}) -> {args.out}"

@@ -374,7 +374,7 @@ def fused_group_times(
     last = np.r_[np.flatnonzero(np.diff(g[order])), g.size - 1] if g.size else np.zeros(0, int)
     kind = np.zeros(k, np.int16)
     kind[g[order][last]] = graph.op_kind[order][last]
-    flops = np.bincount(g, graph.flops, minlength=k)
+    flops = np.bincount(g, graph.flops, minlength=k).astype(np.float64, copy=False)
     times = _roofline(
         cluster,
         flops,

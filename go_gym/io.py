@@ -110,7 +110,7 @@ def save_graph(graph: OpGraph, path: str | os.PathLike[str]) -> Path:
         "has_measured_us": graph.measured_us is not None,
         "checksum": graph.checksum(),
     }
-    arrays: dict[str, NDArray[Any]] = {
+    arrays: dict[str, Any] = {  # Any: numpy's stubs read **arrays as savez's allow_pickle
         "header": np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
     }
     arrays["names_blob"], arrays["names_offsets"] = _encode_strings(graph.op_names)
@@ -277,6 +277,7 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
     if any(m is None for m in measured) and not all(m is None for m in measured):
         missing = next(nodes[i]["id"] for i, m in enumerate(measured) if m is None)
         raise GraphError(f"node {missing!r}: compute_us is given for some nodes but not this one")
+    measured_us = [m for m in measured if m is not None] or None  # every node's, or none
 
     src, dst, e_bytes, e_tensor = [], [], [], []
     for e, edge in enumerate(obj["edges"]):
@@ -292,7 +293,7 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
     return OpGraph(
         name=str(obj.get("name") or "graph"),
         op_names=names,
-        measured_us=None if not measured or measured[0] is None else measured,
+        measured_us=measured_us,
         edge_src=np.array(src, np.int64),
         edge_dst=np.array(dst, np.int64),
         edge_bytes=np.array(e_bytes, np.float64),

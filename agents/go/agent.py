@@ -16,6 +16,7 @@ argmax decision for any graph (budget 0).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,11 @@ def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
     from agents.placement import PLACERS
     from agents.scheduling import PRIORITIZERS
 
-    tables = {"placement": PLACERS, "priority": PRIORITIZERS, "fusion": FUSERS}
+    tables: dict[str, Mapping[str, object]] = {
+        "placement": PLACERS,
+        "priority": PRIORITIZERS,
+        "fusion": FUSERS,
+    }
     defaults = {"placement": "m-sct", "priority": "critical-path", "fusion": "xla-greedy"}
     return {t: name if name in tables[t] else defaults[t] for t in decides}
 
@@ -212,7 +217,7 @@ class GOAgent(EnvAgent):
         budget = self.budget if budget is None else int(budget)
         if self.warm_start is not None and budget > 0:
             before = core.evaluations
-            target = self._warm_target(core)
+            target = self._warm_target(core, self.warm_start)
             budget -= core.evaluations - before  # scoring the heuristics is charged
             self.trainer.set_prior(core, target, self._warm_deviate(core))
         refine = round(self.refine_share * budget) if "placement" in core.decides else 0
@@ -261,9 +266,9 @@ class GOAgent(EnvAgent):
         )
         return evals_before + result.curve_evals, np.minimum(result.curve_best, found_before)
 
-    def _warm_target(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
+    def _warm_target(self, core: GraphOptEnv, warm_start: str) -> dict[str, NDArray[np.int64]]:
         """The heuristic decision to start from; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
-        names = WARM_CANDIDATES if self.warm_start == "best" else (self.warm_start,)
+        names = WARM_CANDIDATES if warm_start == "best" else (warm_start,)
         candidates = []
         for name in names:
             try:
@@ -272,7 +277,7 @@ class GOAgent(EnvAgent):
                 continue  # no such heuristic for this task
             candidates.append(agent.decide(core))
         if not candidates:
-            raise ValueError(f"no heuristic {self.warm_start!r} for {list(core.decides)}")
+            raise ValueError(f"no heuristic {warm_start!r} for {list(core.decides)}")
         if len(candidates) == 1:
             return candidates[0]
         rows = {t: np.stack([c[t] for c in candidates]) for t in core.decides}

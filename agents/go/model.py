@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -413,14 +413,15 @@ class GOPolicy(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for task in cfg.tasks:
             x = seq + self.task_emb[task]
-            for layer in self.stacks[task]:
+            for layer in cast(nn.ModuleList, self.stacks[task]):
                 x = layer(x, valid, graph_emb)
             x = self.out_norm[task](x)
             states = x.reshape(n_seg * s, cfg.hidden)[:n][inverse]  # back to node order
             logits = self._head(task, states, inp, choices[task])
             out[task] = logits
             # The next task reads this pass's states plus the expected decision embedding.
-            expected = logits.softmax(-1) @ self.decision_emb[task].weight[: choices[task]]
+            embedding = cast(nn.Embedding, self.decision_emb[task])
+            expected = logits.softmax(-1) @ embedding.weight[: choices[task]]
             seq = x + torch.cat(
                 [expected[inp.order], expected.new_zeros(n_seg * s - n, cfg.hidden)]
             ).reshape(n_seg, s, cfg.hidden)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from go_gym.graph import OpGraph
 
@@ -60,7 +60,7 @@ class PlacementTree:
     order: NDArray[np.int64]
 
     @classmethod
-    def build(cls, graph: OpGraph, leader: NDArray[np.integer], n_devices: int) -> PlacementTree:
+    def build(cls, graph: OpGraph, leader: ArrayLike, n_devices: int) -> PlacementTree:
         """The maximum spanning tree (Kruskal) of the graph with colocation groups contracted.
 
         An edge weighs the bytes it carries (summed over the edges between two groups), with
@@ -70,10 +70,10 @@ class PlacementTree:
         if n_devices < 1:
             raise ValueError(f"n_devices must be >= 1, got {n_devices}")
         n = graph.n_ops
-        leader = np.asarray(leader, np.int64)
-        if leader.shape != (n,) or (leader[leader] != leader).any():
+        leaders: NDArray[np.int64] = np.asarray(leader, np.int64)
+        if leaders.shape != (n,) or (leaders[leaders] != leaders).any():
             raise ValueError("leader must map every op to an op that leads itself")
-        src, dst = leader[graph.edge_src], leader[graph.edge_dst]
+        src, dst = leaders[graph.edge_src], leaders[graph.edge_dst]
         keep = src != dst
         src, dst = src[keep], dst[keep]
         same_layer = (graph.layer[graph.edge_src] == graph.layer[graph.edge_dst])[keep]
@@ -85,8 +85,8 @@ class PlacementTree:
         np.minimum.at(first_edge, inverse, np.arange(len(src)))
         ranked = np.lexsort((first_edge, -pair_weight))
         adjacency = _kruskal(n, pairs[ranked] // n, pairs[ranked] % n)
-        parent, order = _root(n, leader, graph.topo_order.astype(np.int64), adjacency)
-        return cls(n_devices=int(n_devices), leader=leader, parent=parent, order=order)
+        parent, order = _root(n, leaders, graph.topo_order.astype(np.int64), adjacency)
+        return cls(n_devices=int(n_devices), leader=leaders, parent=parent, order=order)
 
     @property
     def n_actions(self) -> int:
@@ -94,7 +94,7 @@ class PlacementTree:
         D - 1 that move the op alone (`decode`)."""
         return 2 * self.n_devices - 1
 
-    def decode(self, actions: NDArray[np.integer]) -> NDArray[np.int64]:
+    def decode(self, actions: ArrayLike) -> NDArray[np.int64]:
         """Devices (K, n) of tree actions (K, n), each in ``[0, n_actions)``.
 
         Action ``k < D`` is an offset that moves the op's subtree: the op takes its parent's
@@ -108,15 +108,15 @@ class PlacementTree:
         takes its subtree with it; moving it alone took two offsets at once (its own and
         its child's). Offsets alone (``< D``) decode as before.
         """
-        actions = np.asarray(actions, np.int64)
-        if actions.ndim != 2 or actions.shape[1] != len(self.leader):
-            raise ValueError(f"actions must be (K, {len(self.leader)}), got {actions.shape}")
-        if actions.size and not (0 <= actions.min() and actions.max() < self.n_actions):
+        offsets: NDArray[np.int64] = np.asarray(actions, np.int64)
+        if offsets.ndim != 2 or offsets.shape[1] != len(self.leader):
+            raise ValueError(f"actions must be (K, {len(self.leader)}), got {offsets.shape}")
+        if offsets.size and not (0 <= offsets.min() and offsets.max() < self.n_actions):
             raise ValueError(
                 f"tree actions must be in [0, {self.n_actions}), got values in "
-                f"[{actions.min()}, {actions.max()}]"
+                f"[{offsets.min()}, {offsets.max()}]"
             )
-        devices = _decode(actions, self.parent, self.order, self.n_devices)
+        devices = _decode(offsets, self.parent, self.order, self.n_devices)
         return devices[:, self.leader]
 
     def balance(self, op_weight: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -136,10 +136,11 @@ class PlacementTree:
         op_weight = np.asarray(op_weight, np.float64)
         if op_weight.shape != self.leader.shape:
             raise ValueError(f"op_weight must be ({len(self.leader)},), got {op_weight.shape}")
-        work = np.bincount(self.leader, weights=op_weight, minlength=len(self.leader))
+        n = len(self.leader)  # a weighted count is float64 (numpy's stubs say intp)
+        work = np.bincount(self.leader, op_weight, n).astype(np.float64, copy=False)
         total = work.sum()
         if total <= 0:
-            return np.zeros(len(self.leader))
+            return np.zeros(n)
         share = _subtree_sums(work, self.parent, self.order) / total
         return np.where(self.parent >= 0, np.minimum(share, 1.0 - share), 0.0)
 

@@ -154,7 +154,7 @@ def encode(graph: OpGraph, cluster: Cluster, max_nodes: int, max_edges: int) -> 
     node_mask[:n] = 1
     edge_mask = np.zeros(max_edges, np.int8)
     edge_mask[:m] = 1
-    observation = {
+    observation: dict[str, NDArray] = {
         "node_features": nodes,
         "op_kind": op_kind,
         "edge_index": edge_index,

@@ -101,7 +101,8 @@ def _leaders(graph: OpGraph) -> NDArray[np.int64]:
 class GraphOptEnv(gym.Env):
     """Base of the go_gym envs; see the task classes for the documented interface."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}
+    # An instance attribute in gymnasium.Env, which declares it the same way.
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}  # noqa: RUF012
     #: Which decisions the action carries, in Dict order for the joint env.
     decides: ClassVar[tuple[str, ...]] = ()
 

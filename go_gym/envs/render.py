@@ -53,6 +53,7 @@ def gantt_rgb(
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     timeline = result.timeline
     if timeline is None:
@@ -103,7 +104,8 @@ def gantt_rgb(
         frameon=False,
     )
     fig.tight_layout()
-    fig.canvas.draw()
-    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    canvas = FigureCanvasAgg(fig)  # drawn off screen whatever backend pyplot already uses
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return image

@@ -957,10 +957,10 @@ def _finish(
     # the gradient they consume, else of the loss
     for i, op in enumerate(ops):
         if op.phase == "backward" and fwd_of[i] < 0:
-            src = next((p for p in preds[i] if ops[p].phase == "backward"), None)
-            if src is not None:
-                fwd_of[i] = fwd_of[src]
-                op.scope = ops[src].scope
+            producer = next((p for p in preds[i] if ops[p].phase == "backward"), None)
+            if producer is not None:
+                fwd_of[i] = fwd_of[producer]
+                op.scope = ops[producer].scope
             else:
                 op.scope = _LOSS_SCOPE
     # layers: the rule on forward scopes, then dataflow for ops the rule leaves without one

@@ -291,7 +291,7 @@ def run_cell(cell: Cell) -> CellOutcome:
             f"{info['step_time']!r}: the runner's view of the env's decoding is out of date"
         )
 
-    arrays: dict[str, NDArray] = dict(decisions)
+    arrays: dict[str, Any] = dict(decisions)  # Any: numpy's stubs read **arrays as allow_pickle
     for name in core.decides:
         row = action if len(core.decides) == 1 else action[name]
         arrays[f"action_{name}"] = np.asarray(row, np.int64)[: graph.n_ops]

@@ -41,7 +41,12 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=RTOL, abs_tol=0.0)
 
 
-def _check_row(row: Row, base: Path, cache: dict[str, Any]) -> str | None:
+#: What a row's replay needs per (graph, cluster, devices, task, OOM penalty): the graph, the
+#: cluster and the comparators (lower bound, TF default, human expert), built once.
+_ReplayCache = dict[tuple[str, str, int, str, float], tuple[Any, Any, tuple[float, float, float]]]
+
+
+def _check_row(row: Row, base: Path, cache: _ReplayCache) -> str | None:
     from go_gym.cluster import Cluster
     from go_gym.runner.cells import PROFILE, comparators, load_decisions
     from go_gym.sim import simulate
@@ -107,7 +112,7 @@ def _check_row(row: Row, base: Path, cache: dict[str, Any]) -> str | None:
 
 def validate_rows(rows: list[Row], base: Path) -> list[Mismatch]:
     """The rows that do not reproduce (empty: all do). ``base``: where decision paths start."""
-    cache: dict[str, Any] = {}
+    cache: _ReplayCache = {}
     out = []
     for row in rows:
         problem = _check_row(row, Path(base), cache)

@@ -122,7 +122,7 @@ def _unsigned_index(i):  # type: ignore[no-untyped-def]
     return i
 
 
-if not numba.config.DISABLE_JIT:
+if not numba.config.DISABLE_JIT:  # type: ignore[attr-defined]  # numba sets it at run time
 
     @numba.njit(inline="always")
     def _unsigned_index(i):  # type: ignore[no-untyped-def]

@@ -555,7 +555,7 @@ def simulate_many(
     params, switch, scale = _profile(cluster, prof, pr is not None)
     n_fields = len(units_fields := unfused_units(graph, cluster, prof).arrays) + 2
     if fusions is None:
-        arrays = list(units_fields)
+        arrays: list[NDArray[Any]] = list(units_fields)
         lo = np.zeros((k, n_fields), np.int64)
         hi = np.array([len(a) for a in arrays] + [0, 0], np.int64)[None, :].repeat(k, 0)
         n_units = graph.n_ops
@@ -592,7 +592,9 @@ def simulate_many(
     torch = sys.modules.get("torch")  # only if the caller uses it; go_gym.sim never imports it
     torch_threads = torch.get_num_threads() if torch is not None else None
     try:
-        K.simulate_batch(step, n_x, moved, n_done, peak, busy, lo, hi, *arrays, *params, *switch)
+        K.simulate_batch(  # type: ignore[call-arg]  # mypy cannot count starred arguments
+            step, n_x, moved, n_done, peak, busy, lo, hi, *arrays, *params, *switch
+        )
     finally:
         # numba's OpenMP threading layer sets the process's OpenMP thread count when it
         # starts its threads, and torch shares that runtime: without this, a torch policy
@@ -600,7 +602,7 @@ def simulate_many(
         # (and a seed's result) depended on numba's threads (quick-v0/rnnlm-2, GO seed 0:
         # 1.84 ms in one process, 1.97 ms from the runner), and two such processes
         # oversubscribed the cores (up to 10x slower). 0.13 us per call.
-        if torch_threads is not None:
+        if torch is not None:
             torch.set_num_threads(torch_threads)
     n_units_k = hi[:, 0] - lo[:, 0]
     if (n_done < n_units_k).any():

@@ -32,7 +32,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from go_gym.cluster import Cluster
 from go_gym.graph import OpGraph
@@ -52,6 +52,9 @@ __all__ = [
 DATA_DIR: Path = Path(__file__).resolve().parent / "data"
 
 GRAPH_SUFFIX = ".gograph"
+
+#: The optimizers `go_gym.importers.torch.from_torch` can trace into a step.
+TracedOptimizer = Literal["sgd", "adam"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class SuiteEntry:
     n_devices: int
     source: str
     workload: str = ""
-    optimizer: str = "adam"
+    optimizer: TracedOptimizer = "adam"
     generator_kwargs: MappingProxyType[str, Any] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -95,7 +98,7 @@ def _zoo(
     name: str,
     workload: str,
     n_devices: int,
-    optimizer: str,
+    optimizer: TracedOptimizer,
     description: str,
     cluster: str = "p100",
 ) -> SuiteEntry:
@@ -139,7 +142,7 @@ _QUICK_TRAIN = "quick-train-v0"
 _SYNTH = "synthetic-v0"
 
 #: quick-train-v0: (name, workload, optimizer, what it is), optimizers as in quick-v0.
-_QUICK_TRAIN_GRAPHS: tuple[tuple[str, str, str, str], ...] = (
+_QUICK_TRAIN_GRAPHS: tuple[tuple[str, str, TracedOptimizer, str], ...] = (
     ("rnnlm-1", "rnnlm-quick-1", "sgd", "RNNLM, 1 layer"),
     ("rnnlm-3", "rnnlm-quick-3", "sgd", "RNNLM, 3 layers"),
     ("gnmt-2", "gnmt-quick-2", "adam", "GNMT, 2 + 2 layers"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -20,10 +21,11 @@ import numpy as np
 import go_gym  # noqa: F401  (registers the envs)
 from go_gym import Cluster
 from go_gym.generators import random_layered_graph
+from go_gym.graph import OpGraph
 from go_gym.sim import simulate
 
 
-def _median(fn, repeats: int) -> float:
+def _median(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up: compile or load the cached kernel, fill caches
     samples = []
     for _ in range(repeats):
@@ -33,7 +35,7 @@ def _median(fn, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def _measure(graph, cluster: Cluster, n_devices: int, repeats: int) -> tuple[float, float]:
+def _measure(graph: OpGraph, cluster: Cluster, n_devices: int, repeats: int) -> tuple[float, float]:
     """(simulate, env reset + step) median seconds for one contiguous-block placement."""
     placement = (graph.layer.astype(np.int64) * n_devices) // (graph.layer.max() + 1)
     env = gym.make("GOPlacement-v0", graph=graph, cluster=cluster)

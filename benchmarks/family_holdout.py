@@ -207,10 +207,10 @@ def report(held: list[HeldOut]) -> None:
             if h.fine_tuned
             else f"{'-':>12}"
         )
-        ratios = ", ".join(f"{h.zero_shot[s] / h.go_one_mean:.3f}" for s in h.zero_shot)
+        ratio_list = ", ".join(f"{h.zero_shot[s] / h.go_one_mean:.3f}" for s in h.zero_shot)
         print(
             f"{h.graph:<28}{zs}{ft}{h.go_one_mean * 1e3:>9.3f}"
-            f"{h.one_device * 1e3:>12.3f}{h.expert * 1e3:>9.3f}  {ratios}"
+            f"{h.one_device * 1e3:>12.3f}{h.expert * 1e3:>9.3f}  {ratio_list}"
         )
     for s in seeds:
         have = [h for h in held if s in h.zero_shot]

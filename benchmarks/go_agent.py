@@ -31,6 +31,7 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
     import torch
 
     import go_gym  # noqa: F401
+    from agents.base import core_env
     from agents.go.model import GOConfig, GOPolicy, count_parameters, prepare
     from go_gym.generators import random_layered_graph
 
@@ -42,7 +43,7 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
     else:
         env = gym.make(env_id, graph=spec)
     obs, _ = env.reset(seed=0)
-    core = env.unwrapped
+    core = core_env(env)
     t0 = time.perf_counter()
     inp = prepare(obs, core.graph.topo_order)
     prep = time.perf_counter() - t0
@@ -61,7 +62,7 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
         t = time.perf_counter()
         out = policy(inp)
         loss = sum(lg.log_softmax(-1)[:, 0].mean() for lg in out.values())
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         policy.zero_grad(set_to_none=True)
         if i:
             both.append(time.perf_counter() - t)

@@ -28,8 +28,9 @@ import argparse
 import csv
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -37,7 +38,7 @@ import torch
 
 import agents
 import go_gym  # noqa: F401  (registers the env ids)
-from agents.base import HeuristicAgent, core_env
+from agents.base import EnvAgent, HeuristicAgent, SearchAgent, core_env
 from agents.go.agent import GOAgent
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, GOConfig
@@ -48,6 +49,7 @@ from go_gym.zoo import list_graphs
 
 HEURISTICS = ("human-expert", "metis", "m-etf", "m-sct", "heft", "critical-path")
 SEARCHES = ("random-search", "annealing", "brkga")
+AgentT = TypeVar("AgentT")
 FIELDS = [
     "suite",
     "graph",
@@ -81,7 +83,7 @@ class Results:
     def __init__(self, out: Path, part: str, suite: str) -> None:
         self.out, self.part, self.suite = out, part, suite
         self.rows: list[dict[str, Any]] = []
-        self.decisions: dict[str, np.ndarray] = {}
+        self.decisions: dict[str, Any] = {}  # Any: numpy's stubs read **decisions as allow_pickle
 
     def add(
         self,
@@ -97,8 +99,8 @@ class Results:
         step, valid = replay(env_id, graph, decisions)
         lb = core_env(gym.make(env_id, graph=graph)).lower_bound
         key = f"{graph}|{agent}"
-        for task, row in decisions.items():
-            self.decisions[f"{key}|{task}"] = np.asarray(row, np.int64)
+        for task, decision in decisions.items():
+            self.decisions[f"{key}|{task}"] = np.asarray(decision, np.int64)
         row = {
             "suite": self.suite,
             "graph": graph,
@@ -143,6 +145,14 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
+def make_agent(kind: type[AgentT], name: str, env: gym.Env, **kwargs: Any) -> AgentT:
+    """``agents.make(name, env, **kwargs)``, checked to be a ``kind``."""
+    agent = agents.make(name, env, **kwargs)
+    if not isinstance(agent, kind):
+        raise TypeError(f"agent {name!r} is a {type(agent).__name__}, not a {kind.__name__}")
+    return agent
+
+
 def run_go(env: gym.Env, budget: int, seed: int, **kwargs: Any) -> tuple[GOAgent, list[Any]]:
     agent = agents.make("go", env, seed=seed, budget=budget, **kwargs)
     assert isinstance(agent, GOAgent)
@@ -159,15 +169,15 @@ def part_placement(args: argparse.Namespace, graphs: list[str]) -> tuple[Results
         for name in HEURISTICS:
             env = gym.make("GOPlacement-v0", graph=graph)
             env.reset(seed=0)
-            agent = agents.make(name, env, seed=args.seed)
-            dec, wall = timed(lambda a=agent, e=env: a.decide(core_env(e)))  # type: ignore[attr-defined]
+            heuristic = make_agent(EnvAgent, name, env, seed=args.seed)
+            dec, wall = timed(partial(heuristic.decide, core_env(env)))
             res.add("GOPlacement-v0", graph, name, dec, 0, 0, wall, args.seed)
         for name, kwargs in [(s, {}) for s in SEARCHES] + [("annealing+warm", {"init": "m-sct"})]:
             env = gym.make("GOPlacement-v0", graph=graph)
             core = core_env(env)
             method = name.split("+")[0]
-            agent = agents.make(method, env, seed=args.seed, **kwargs)
-            result, wall = timed(lambda a=agent, e=env: a.fit(e, args.budget))  # type: ignore[attr-defined]
+            search = make_agent(SearchAgent, method, env, seed=args.seed, **kwargs)
+            result, wall = timed(partial(search.fit, env, args.budget))
             res.add(
                 "GOPlacement-v0",
                 graph,
@@ -185,9 +195,7 @@ def part_placement(args: argparse.Namespace, graphs: list[str]) -> tuple[Results
         for name, kwargs in [("go", {}), ("go+warm", {"warm_start": "best"})]:
             env = gym.make("GOPlacement-v0", graph=graph)
             core = core_env(env)
-            (agent, history), wall = timed(
-                lambda e=env, k=kwargs: run_go(e, args.budget, args.seed, **k)
-            )
+            (agent, history), wall = timed(partial(run_go, env, args.budget, args.seed, **kwargs))
             found = agent.best(core)
             assert found is not None
             res.add(
@@ -234,8 +242,10 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
     res = Results(Path(args.out), "transfer", args.suite)
     envs: list[GraphOptEnv] = [core_env(gym.make("GOPlacement-v0", graph=g)) for g in train]
     for i in range(args.synthetic):
-        graph = random_layered_graph(args.synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
-        envs.append(core_env(gym.make("GOPlacement-v0", graph=graph, cluster="p100", n_devices=2)))
+        synthetic = random_layered_graph(args.synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
+        envs.append(
+            core_env(gym.make("GOPlacement-v0", graph=synthetic, cluster="p100", n_devices=2))
+        )
     torch.manual_seed(args.seed)
     config = GOConfig(placement_actions=args.placement_actions)
     trainer = PPOTrainer(make_policy(config, seed=args.seed), PPOConfig(), seed=args.seed)
@@ -248,13 +258,13 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
     for graph in held_out:
         env = gym.make("GOPlacement-v0", graph=graph)
         env.reset(seed=0)
-        zs = agents.make("go-zeroshot", env, checkpoint=str(ckpt))
-        dec, wall = timed(lambda a=zs, e=env: a.decide(core_env(e)))  # type: ignore[attr-defined]
+        zs = make_agent(EnvAgent, "go-zeroshot", env, checkpoint=str(ckpt))
+        dec, wall = timed(partial(zs.decide, core_env(env)))
         res.add("GOPlacement-v0", graph, "go-zeroshot", dec, 0, 0, wall, args.seed)
         env = gym.make("GOPlacement-v0", graph=graph)
         core = core_env(env)
         (agent, _), wall = timed(
-            lambda e=env: run_go(e, args.finetune_budget, args.seed, checkpoint=str(ckpt))
+            partial(run_go, env, args.finetune_budget, args.seed, checkpoint=str(ckpt))
         )
         found = agent.best(core)
         assert found is not None
@@ -271,8 +281,12 @@ def part_transfer(args: argparse.Namespace, train: list[str], held_out: list[str
         env = gym.make("GOPlacement-v0", graph=graph)
         core = core_env(env)
         (agent, _), wall = timed(
-            lambda e=env: run_go(
-                e, args.finetune_budget, args.seed, placement_actions=args.placement_actions
+            partial(
+                run_go,
+                env,
+                args.finetune_budget,
+                args.seed,
+                placement_actions=args.placement_actions,
             )
         )
         found = agent.best(core)
@@ -296,26 +310,22 @@ def part_joint(args: argparse.Namespace, graphs: list[str]) -> Results:
     res = Results(Path(args.out), "joint", args.suite)
     for graph in graphs:
         print(graph, flush=True)
-        for name, factory in [
-            ("tf-default", lambda e: agents.make("tf-default", e)),
-            (
-                "m-sct+critical-path+xla-greedy",
-                lambda e: HeuristicAgent(
-                    e, placement="m-sct", priority="critical-path", fusion="xla-greedy"
-                ),
-            ),
-        ]:
+        for name in ("tf-default", "m-sct+critical-path+xla-greedy"):
             env = gym.make("GOJoint-v0", graph=graph)
             env.reset(seed=0)
-            agent = factory(env)
-            dec, wall = timed(lambda a=agent, e=env: a.decide(core_env(e)))
+            pipeline = (
+                make_agent(EnvAgent, "tf-default", env)
+                if name == "tf-default"
+                else HeuristicAgent(
+                    env, placement="m-sct", priority="critical-path", fusion="xla-greedy"
+                )
+            )
+            dec, wall = timed(partial(pipeline.decide, core_env(env)))
             res.add("GOJoint-v0", graph, name, dec, 0, 0, wall, args.seed)
         for name, kwargs in [("go-joint", {}), ("go-joint+warm", {"warm_start": "best"})]:
             env = gym.make("GOJoint-v0", graph=graph)
             core = core_env(env)
-            (agent, _), wall = timed(
-                lambda e=env, k=kwargs: run_go(e, args.joint_budget, args.seed, **k)
-            )
+            (agent, _), wall = timed(partial(run_go, env, args.joint_budget, args.seed, **kwargs))
             found = agent.best(core)
             assert found is not None
             res.add(
@@ -502,7 +512,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     graphs = [g for g in args.graphs.split(",") if g] or list_graphs(args.suite)
     parts = set(args.parts.split(","))
-    placement, curves, transfer, joint = None, [], None, None
+    placement: Results | None = None
+    transfer: Results | None = None
+    joint: Results | None = None
+    curves: list[dict[str, Any]] = []
     if "placement" in parts:
         placement, curves = part_placement(args, graphs)
     if "transfer" in parts:

@@ -15,19 +15,21 @@ import statistics
 import time
 
 import torch
-from stable_baselines3.common.distributions import MultiCategoricalDistribution
+from stable_baselines3.common.distributions import Distribution, MultiCategoricalDistribution
 
 from agents.sb3 import NodeCategorical
 
 
-def _time(dist, logits: torch.Tensor, repeats: int) -> float:
+def _time(dist: Distribution, logits: torch.Tensor, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         d = dist.proba_distribution(logits)
         actions = d.sample()
         d.log_prob(actions).sum().item()
-        d.entropy().sum().item()
+        entropy = d.entropy()  # SB3 lets a distribution have none; both here have one
+        if entropy is not None:
+            entropy.sum().item()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 

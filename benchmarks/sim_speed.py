@@ -57,7 +57,7 @@ from go_gym.graph import OpGraph
 from go_gym.sim import simulate, simulate_many
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sim"))
-from reference import reference_simulate
+from reference import reference_simulate  # type: ignore[import-not-found]  # tests/sim, above
 
 
 @contextlib.contextmanager
@@ -142,7 +142,7 @@ def main() -> None:
     cluster = Cluster.preset(args.preset, args.devices)
     print(
         f"cluster {cluster.name}, {args.placement} placements, K = {args.batch}, "
-        f"numba {numba.__version__} with {numba.config.NUMBA_NUM_THREADS} threads, "
+        f"numba {numba.__version__} with {numba.get_num_threads()} threads, "
         f"{os.cpu_count()} cores"
     )
     header = (

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/go_agent.py
     .venv/bin/python benchmarks/go_agent.py --graphs go-paper-v0/gnmt-8 --threads 2
+    .venv/bin/python benchmarks/go_agent.py --graphs synthetic-v0/layered-80k-s0  # scale
 
 Each graph is measured in a fresh child process so its peak resident memory (``ru_maxrss``)
 is its own: the figure printed is the peak of the whole process (Python, torch, the graph,

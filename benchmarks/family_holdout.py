@@ -91,9 +91,13 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, cwd=ROOT, check=True)
 
 
-def pretrain(seed: int, held_out: str, budget: int, runs: str = DEFAULT_RUNS) -> None:
+def pretrain(
+    seed: int, held_out: str, budget: int, runs: str = DEFAULT_RUNS, snapshot_every: int = 0
+) -> None:
     """``go-gym train`` on the other five families: from scratch, resumed from a checkpoint
-    with fewer evaluations than ``budget``, or not at all if its policy has them."""
+    with fewer evaluations than ``budget``, or not at all if its policy has them. With
+    ``snapshot_every`` the run keeps its policy every that many evaluations
+    (``--snapshot-every``; `benchmarks/pretraining_snapshots.py` reads them)."""
     from agents.go.checkpoint import load_checkpoint
 
     policy = ROOT / policy_path(seed, held_out, runs)
@@ -117,6 +121,7 @@ def pretrain(seed: int, held_out: str, budget: int, runs: str = DEFAULT_RUNS) ->
             "--graphs", ",".join(pretraining_graphs(held_out)),
             "--budget", str(budget), "--threads", "1", "--seed", str(seed), "--quiet",
             "--out", str(policy.parent), *(["--resume"] if resume else []),
+            *(["--snapshot-every", str(snapshot_every)] if snapshot_every else []),
         ]
     )  # fmt: skip
 
@@ -258,11 +263,14 @@ def main() -> None:
         "--reference", type=Path, default=ROOT / "leaderboard" / "results" / "quick-v0-placement"
     )
     parser.add_argument("--report-only", action="store_true", help="only print the report")
+    parser.add_argument(
+        "--snapshot-every", type=int, default=0, help="keep pre-training policies (evaluations)"
+    )
     args = parser.parse_args()
     if not args.report_only:
         with ThreadPoolExecutor(args.jobs) as pool:
             jobs = [
-                pool.submit(pretrain, s, f, args.budget, args.runs)
+                pool.submit(pretrain, s, f, args.budget, args.runs, args.snapshot_every)
                 for s in args.seeds
                 for f in FAMILIES
             ]

@@ -16,7 +16,10 @@ anew, a resumed one keeps its rows up to the checkpoint); ``OUT/checkpoint.pt`` 
 every ``--save-every`` iterations and at the end (atomically; loaded with
 ``weights_only=True``), ``OUT/policy.pt`` at the end (the policy alone, with the names of
 the graphs it was trained on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a
-third of the size), and ``OUT/best.npz`` holds the best decision found per graph.
+third of the size), and ``OUT/best.npz`` holds the best decision found per graph. With
+``--snapshot-every N`` the policy is also kept each time the run passes a multiple of N
+evaluations, as ``OUT/snapshots/policy-<evaluations>.pt`` (the same format as ``policy.pt``):
+zero-shot quality is not monotone in pre-training, so which point to use is worth measuring.
 ``--resume`` restores the model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and
 continues until the total budget is spent, as the uninterrupted run would have; it takes the
 run's options again (the checkpoint names its graphs and PPO settings, and a resumption with
@@ -119,6 +122,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default=None, help="checkpoint to start from (fine-tuning)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--save-every", type=int, default=50, help="iterations per checkpoint")
+    parser.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=0,
+        help="keep the policy every this many evaluations in OUT/snapshots/ (0: off)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -357,10 +366,19 @@ def run(args: argparse.Namespace) -> int:
     resumed_at = trainer.iteration if args.resume else None
     logger = _Logger(out, args.budget, trainer.evaluations, args.quiet, resumed_at)
     since_save = 0
+    snapshot_every = max(0, args.snapshot_every)
+    next_snapshot = (
+        (trainer.evaluations // snapshot_every + 1) * snapshot_every if snapshot_every else 0
+    )
 
     def callback(stats: IterationStats) -> bool:
-        nonlocal since_save
+        nonlocal since_save, next_snapshot
         logger(stats)
+        if snapshot_every and trainer.evaluations >= next_snapshot:
+            snapshot = out / "snapshots" / f"policy-{trainer.evaluations}.pt"
+            snapshot.parent.mkdir(exist_ok=True)
+            save_checkpoint(snapshot, policy_state(trainer.state_dict(), trained_on["trained_on"]))
+            next_snapshot = (trainer.evaluations // snapshot_every + 1) * snapshot_every
         since_save += 1
         if since_save >= args.save_every:
             save_checkpoint(ckpt_path, {**trainer.state_dict(), **trained_on})

@@ -98,7 +98,7 @@ def test_pretrain_runs_resumes_or_skips_by_the_evaluations_already_done(
     saved("checkpoint.pt", 24000)
     saved("policy.pt", 24000)
     script.pretrain(3, "wavenet", 24000, runs)  # done: not run again
-    script.pretrain(3, "wavenet", 48000, runs)  # extended
+    script.pretrain(3, "wavenet", 48000, runs, snapshot_every=2000)  # extended, with snapshots
     assert len(commands) == 3
     for command in commands:
         assert command[command.index("--out") + 1] == str(directory)
@@ -107,6 +107,9 @@ def test_pretrain_runs_resumes_or_skips_by_the_evaluations_already_done(
         assert graphs == script.pretraining_graphs("wavenet")
     assert [c[c.index("--budget") + 1] for c in commands] == ["24000", "24000", "48000"]
     assert ["--resume" in c for c in commands] == [False, True, True]
+    assert [c[c.index("--snapshot-every") + 1] for c in commands if "--snapshot-every" in c] == [
+        "2000"
+    ]
     with pytest.raises(SystemExit, match="has 24000 evaluations; --budget is 12000"):
         script.pretrain(3, "wavenet", 12000, runs)
     (directory / "checkpoint.pt").unlink()  # a policy alone cannot be resumed

@@ -578,3 +578,36 @@ def test_train_cli_resume_after_a_kill_continues_the_uninterrupted_run(tmp_path,
     # A fresh run into the same directory starts its log anew.
     run(killed, 10)
     assert logged(killed) == logged(tmp_path / "straight")[:2]
+
+
+def test_train_cli_snapshots_keep_the_policy_along_the_run(tmp_path, capsys) -> None:
+    """``--snapshot-every 12`` keeps the policy each time the run passes a multiple of 12
+    evaluations (iterations of K + 1 = 5, so after 15, 25, 40, 50), resumed runs included,
+    and taking them changes nothing: the run ends with the weights of a run without them, and
+    a snapshot holds the weights the run had then."""
+    import argparse
+
+    from agents.go import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+
+    def run(out: Path, budget: int, *extra: str) -> None:
+        args = ["--graphs", "", "--synthetic", "2", "--synthetic-ops", "30", "--samples", "4"]
+        args += ["--epochs", "2", "--hidden", "16", "--quiet", "--out", str(out)]
+        assert train.run(parser.parse_args([*args, "--budget", str(budget), *extra])) == 0
+
+    run(tmp_path / "plain", 50)
+    run(tmp_path / "plain-25", 25)
+    snapped = tmp_path / "snapped"
+    run(snapped, 30, "--snapshot-every", "12")
+    run(snapped, 50, "--snapshot-every", "12", "--resume")
+    snapshots = sorted((snapped / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert [p.name for p in snapshots] == [f"policy-{n}.pt" for n in (15, 25, 40, 50)]
+    final = load_checkpoint(tmp_path / "plain" / "policy.pt")["model"]
+    for name, weights in load_checkpoint(snapped / "policy.pt")["model"].items():
+        assert torch.equal(final[name], weights), name
+    at_25 = load_checkpoint(snapped / "snapshots" / "policy-25.pt")
+    assert at_25["evaluations"] == 25 and at_25["trained_on"] == ["synthetic-0", "synthetic-1"]
+    for name, weights in load_checkpoint(tmp_path / "plain-25" / "policy.pt")["model"].items():
+        assert torch.equal(at_25["model"][name], weights), name

@@ -18,12 +18,14 @@ this script measures, with no training and one simulation each (the argmax decis
 - the training graphs' step times, each over one device's, in geometric mean: the only
   signal a user without the held-out graph has.
 
-Three ways to pick a snapshot per pre-training are compared: the last one (what the committed
-tables use); the one best on its own training graphs (a rule anyone can apply); and the one
-best on the held-out graph (not a rule: it looks at the test graph, and only says how much
-any rule could gain). With ``--out`` the table goes to ``snapshots.csv`` there, and the
-snapshots the training-graph rule picks get ``go-zeroshot`` rows (``go-gym bench``, so
-``go-gym validate`` replays them).
+Four policies per pre-training are compared: the last snapshot (what the committed tables
+use); the snapshot best on its own training graphs (a rule anyone can apply); the mean of the
+weights of the snapshots of the second half of the pre-training (`second_half_mean`, also a
+rule: it averages out the swings from one snapshot to the next, as stochastic weight averaging
+does for SGD); and the snapshot best on the held-out graph (not a rule: it looks at the test
+graph, and only says how much picking could gain). With ``--out`` the table goes to
+``snapshots.csv`` there, and the two rules' policies get ``go-zeroshot`` rows (``go-gym
+bench``, so ``go-gym validate`` replays them).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import geometric_mean
@@ -54,16 +56,22 @@ from family_holdout import (  # noqa: E402  (the sibling script, found through t
 _SNAPSHOT = re.compile(r"policy-(\d+)\.pt$")
 
 
+#: `Snapshot.kind` of a policy kept along the run, and of the mean of the second half's.
+KEPT, MEAN = "snapshot", "second-half mean"
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """One kept policy of one pre-training, measured zero-shot."""
+    """One policy of one pre-training (kept along the run, or a mean of those), measured
+    zero-shot."""
 
     seed: int
     family: str  # held out
-    evaluations: int  # of pre-training when it was kept
+    evaluations: int  # of pre-training when it was kept (a mean: its last snapshot's)
     path: str  # relative to the repository
     held_out_s: float  # the held-out graph's step time
     training_vs_one_device: float  # geometric mean over the training graphs
+    kind: str = KEPT
 
 
 def snapshot_paths(runs: str, seed: int, family: str) -> list[tuple[int, Path]]:
@@ -106,45 +114,79 @@ class _Scorer:
         return self._one_device[graph]
 
 
+def second_half_mean(snapshots: list[tuple[int, Path]], out: Path) -> Path:
+    """Write to ``out`` the policy whose weights are the mean of those of ``snapshots``
+    (evaluations, path) taken at or after half the last one's evaluations."""
+    import torch
+
+    from agents.go.checkpoint import load_checkpoint, save_checkpoint
+
+    last = snapshots[-1][0]
+    states = [load_checkpoint(p) for e, p in snapshots if 2 * e >= last]
+    mean = dict(states[-1])  # configs, counters and trained_on of the last snapshot
+    mean["model"] = {
+        name: torch.stack([s["model"][name] for s in states]).mean(0)
+        if weights.is_floating_point()
+        else weights
+        for name, weights in states[-1]["model"].items()
+    }
+    return save_checkpoint(out, mean)
+
+
 def measure(runs: str, seeds: Iterable[int]) -> list[Snapshot]:
-    """Every snapshot of the pre-trainings of ``seeds``, measured zero-shot."""
+    """Every snapshot of the pre-trainings of ``seeds`` and their second-half means,
+    measured zero-shot (each mean is written beside its snapshots)."""
     scorer = _Scorer()
     out = []
     for seed in seeds:
         for family in FAMILIES:
-            for evaluations, path in snapshot_paths(runs, seed, family):
+            snapshots = snapshot_paths(runs, seed, family)
+            if not snapshots:
+                continue
+            mean = second_half_mean(snapshots, snapshots[-1][1].parent / "second-half-mean.pt")
+            policies = [(e, p, KEPT) for e, p in snapshots] + [(snapshots[-1][0], mean, MEAN)]
+            for evaluations, path, kind in policies:
                 checkpoint = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-                training = [
-                    scorer.step_time("go-zeroshot", g, checkpoint=checkpoint) / scorer.one_device(g)
-                    for g in pretraining_graphs(family)
-                ]
+                training = geometric_mean(
+                    [
+                        scorer.step_time("go-zeroshot", g, checkpoint=checkpoint)
+                        / scorer.one_device(g)
+                        for g in pretraining_graphs(family)
+                    ]
+                )
                 held = scorer.step_time(
                     "go-zeroshot", held_out_graph(family), checkpoint=checkpoint
                 )
-                out.append(
-                    Snapshot(seed, family, evaluations, checkpoint, held, geometric_mean(training))
-                )
+                out.append(Snapshot(seed, family, evaluations, checkpoint, held, training, kind))
                 print(
-                    f"seed {seed} without {family:<15} {evaluations:>6} evaluations: held-out "
-                    f"{held * 1e3:.3f} ms, training graphs {geometric_mean(training):.3f}x one device",
+                    f"seed {seed} without {family:<15} {kind:<16} {evaluations:>6} evaluations: "
+                    f"held-out {held * 1e3:.3f} ms, training graphs {training:.3f}x one device",
                     flush=True,
                 )
     return out
 
 
+#: The policies compared, in the report's order: three picks among the kept snapshots, and
+#: the second-half mean.
+RULES = ("last", "training", MEAN, "held-out")
+
+
 def pick(snapshots: list[Snapshot], rule: str) -> dict[tuple[int, str], Snapshot]:
-    """(seed, family) -> the snapshot ``rule`` picks: ``"last"``, ``"training"`` (best on
-    the training graphs; the earliest of equals) or ``"held-out"`` (best on the test graph)."""
-    keys = {
+    """(seed, family) -> the policy ``rule`` gives: among the kept snapshots ``"last"``,
+    ``"training"`` (best on the training graphs; the earliest of equals) or ``"held-out"``
+    (best on the test graph); or the second-half mean (`MEAN`)."""
+    keys: dict[str, Callable[[Snapshot], Any]] = {
         "last": lambda s: -s.evaluations,
         "training": lambda s: (s.training_vs_one_device, s.evaluations),
         "held-out": lambda s: (s.held_out_s, s.evaluations),
+        MEAN: lambda s: 0,
     }
     if rule not in keys:
         raise ValueError(f"unknown rule {rule!r}; one of {', '.join(keys)}")
     groups: dict[tuple[int, str], list[Snapshot]] = {}
     for s in snapshots:
-        groups.setdefault((s.seed, s.family), []).append(s)
+        if (s.kind == MEAN) == (rule == MEAN):
+            groups.setdefault((s.seed, s.family), []).append(s)
     return {k: min(group, key=keys[rule]) for k, group in groups.items()}
 
 
@@ -162,8 +204,8 @@ def go_one_means(reference: Path) -> dict[str, float]:
 
 def report(snapshots: list[Snapshot], go_one: dict[str, float]) -> None:
     """Per seed and rule: on how many held-out graphs zero-shot is within 10% of GO-one."""
-    print(f"{'rule':<10}{'seed':>5}  within 10%  x GO-one  per family (evaluations: x GO-one)")
-    for rule in ("last", "training", "held-out"):
+    print(f"{'rule':<17}{'seed':>5}  within 10%  x GO-one  per family (evaluations: x GO-one)")
+    for rule in RULES:
         picked = pick(snapshots, rule)
         for seed in sorted({s for s, _ in picked}):
             chosen = [picked[seed, f] for f in FAMILIES if (seed, f) in picked]
@@ -172,7 +214,7 @@ def report(snapshots: list[Snapshot], go_one: dict[str, float]) -> None:
                 f"{s.family} {s.evaluations}: {r:.3f}" for s, r in zip(chosen, ratios, strict=True)
             )
             print(
-                f"{rule:<10}{seed:>5}  {sum(r <= 1.1 for r in ratios):>3} of {len(ratios)}"
+                f"{rule:<17}{seed:>5}  {sum(r <= 1.1 for r in ratios):>3} of {len(ratios)}"
                 f"  {geometric_mean(ratios):>8.3f}  {detail}"
             )
 
@@ -195,6 +237,7 @@ def read_table(path: Path) -> list[Snapshot]:
                 r["path"],
                 float(r["held_out_s"]),
                 float(r["training_vs_one_device"]),
+                r["kind"],
             )
             for r in csv.DictReader(file)
         ]
@@ -238,6 +281,7 @@ def main() -> None:
         if args.out is not None:
             write_table(snapshots, args.out / "snapshots.csv")
             bench_picked(pick(snapshots, "training"), args.out)
+            bench_picked(pick(snapshots, MEAN), args.out)
     report(snapshots, go_one_means(args.reference))
 
 

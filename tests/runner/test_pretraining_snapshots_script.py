@@ -11,9 +11,11 @@ from go_gym.runner.results import read_results
 from tests.benchmark_scripts import ROOT, load_benchmark
 
 
-def _snapshot(script, seed: int, family: str, evaluations: int, held: float, training: float):
+def _snapshot(
+    script, seed: int, family: str, evaluations: int, held: float, training: float, kind=None
+):
     path = f"runs/x-s{seed}/without-{family}/snapshots/policy-{evaluations}.pt"
-    return script.Snapshot(seed, family, evaluations, path, held, training)
+    return script.Snapshot(seed, family, evaluations, path, held, training, kind or script.KEPT)
 
 
 def test_each_rule_picks_one_snapshot_per_pretraining() -> None:
@@ -25,11 +27,16 @@ def test_each_rule_picks_one_snapshot_per_pretraining() -> None:
         _snapshot(script, 0, "wavenet", 2000, held=1.0, training=0.95),
         _snapshot(script, 0, "wavenet", 4000, held=0.9, training=0.97),
         _snapshot(script, 1, "gnmt", 2000, held=6.0, training=0.85),
+        # means: best on both counts here, but only the mean rule takes them
+        _snapshot(script, 0, "gnmt", 6000, held=1.0, training=0.1, kind=script.MEAN),
+        _snapshot(script, 0, "wavenet", 4000, held=0.1, training=0.1, kind=script.MEAN),
     ]
     picked = {
         rule: {k: s.evaluations for k, s in script.pick(snapshots, rule).items()}
         for rule in ("last", "training", "held-out")
     }
+    means = script.pick(snapshots, script.MEAN)
+    assert {k: s.held_out_s for k, s in means.items()} == {(0, "gnmt"): 1.0, (0, "wavenet"): 0.1}
     assert picked["last"] == {(0, "gnmt"): 6000, (0, "wavenet"): 4000, (1, "gnmt"): 2000}
     assert picked["training"] == {(0, "gnmt"): 4000, (0, "wavenet"): 2000, (1, "gnmt"): 2000}
     assert picked["held-out"] == {(0, "gnmt"): 4000, (0, "wavenet"): 4000, (1, "gnmt"): 2000}
@@ -53,3 +60,21 @@ def test_zero_shot_step_time_is_the_runners() -> None:
     assert scorer.step_time("go-zeroshot", row.graph) == pytest.approx(row.step_time_s, rel=1e-12)
     one_device = next(r for r in rows if r.agent == "single-device" and r.graph == row.graph)
     assert scorer.one_device(row.graph) == pytest.approx(one_device.step_time_s, rel=1e-12)
+
+
+def test_second_half_mean_averages_the_weights_kept_from_half_the_run_on(tmp_path) -> None:
+    import torch
+
+    from agents.go.checkpoint import load_checkpoint, save_checkpoint
+
+    script = load_benchmark("pretraining_snapshots")
+    snapshots = []
+    for evaluations, value in [(2000, 100.0), (4000, 1.0), (6000, 2.0), (8000, 6.0)]:
+        path = tmp_path / f"policy-{evaluations}.pt"
+        weights = {"w": torch.full((2, 2), value), "steps": torch.tensor(evaluations)}
+        save_checkpoint(path, {"model": weights, "model_config": {}, "evaluations": evaluations})
+        snapshots.append((evaluations, path))
+    mean = load_checkpoint(script.second_half_mean(snapshots, tmp_path / "mean.pt"))
+    assert torch.equal(mean["model"]["w"], torch.full((2, 2), 3.0))  # 4000, 6000, 8000
+    assert int(mean["model"]["steps"]) == 8000  # not a float: the last snapshot's
+    assert mean["evaluations"] == 8000

@@ -39,10 +39,11 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from statistics import geometric_mean
+from statistics import geometric_mean, median
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -217,6 +218,37 @@ def report(snapshots: list[Snapshot], go_one: dict[str, float]) -> None:
                 f"{rule:<17}{seed:>5}  {sum(r <= 1.1 for r in ratios):>3} of {len(ratios)}"
                 f"  {geometric_mean(ratios):>8.3f}  {detail}"
             )
+    swings, agreement = [], []
+    for (seed, family), runs in _kept_by_pretraining(snapshots).items():
+        late = [s.held_out_s for s in runs if 2 * s.evaluations >= runs[-1].evaluations]
+        swings.append((max(late) / min(late), seed, family))
+        agreement.append(
+            spearman([s.training_vs_one_device for s in runs], [s.held_out_s for s in runs])
+        )
+    if swings:
+        widest = max(swings)
+        print(
+            f"held-out step time over a pre-training's second half: max/min "
+            f"{median(w for w, _, _ in swings):.2f} (median over {len(swings)} pre-trainings), "
+            f"up to {widest[0]:.2f} (seed {widest[1]}, without {widest[2]}); rank correlation "
+            f"of the training graphs' score with it across snapshots: median "
+            f"{median(agreement):.2f}, {min(agreement):.2f} to {max(agreement):.2f}"
+        )
+
+
+def _kept_by_pretraining(snapshots: list[Snapshot]) -> dict[tuple[int, str], list[Snapshot]]:
+    """(seed, family) -> its kept snapshots, in the order they were taken."""
+    groups: dict[tuple[int, str], list[Snapshot]] = {}
+    for s in sorted(snapshots, key=lambda s: s.evaluations):
+        if s.kind == KEPT:
+            groups.setdefault((s.seed, s.family), []).append(s)
+    return groups
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation of ``a`` and ``b`` (no ties expected: measured times)."""
+    rank_a, rank_b = (np.argsort(np.argsort(x)).astype(float) for x in (a, b))
+    return float(np.corrcoef(rank_a, rank_b)[0, 1])
 
 
 def write_table(snapshots: list[Snapshot], path: Path) -> None:

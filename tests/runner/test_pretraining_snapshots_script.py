@@ -78,3 +78,15 @@ def test_second_half_mean_averages_the_weights_kept_from_half_the_run_on(tmp_pat
     assert torch.equal(mean["model"]["w"], torch.full((2, 2), 3.0))  # 4000, 6000, 8000
     assert int(mean["model"]["steps"]) == 8000  # not a float: the last snapshot's
     assert mean["evaluations"] == 8000
+
+
+def test_spearman_is_scipys() -> None:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    script = load_benchmark("pretraining_snapshots")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = rng.random(12), rng.random(12)
+        assert script.spearman(list(a), list(b)) == pytest.approx(spearmanr(a, b)[0], abs=1e-12)
+    assert script.spearman([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)

@@ -37,11 +37,13 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import geometric_mean
 
+from go_gym.runner.results import Row, read_results
 from go_gym.zoo.models import QUICK_CONFIGS, QUICK_TRAIN_CONFIGS
 from go_gym.zoo.suites import get_entry, list_graphs
 
@@ -126,11 +128,10 @@ def pretrain(
     )  # fmt: skip
 
 
-def bench(
-    agent: str, seeds: int, held_out: str, seed: int, out: Path, runs: str = DEFAULT_RUNS
-) -> None:
-    """One held-out graph's ``agent`` cells, from the policy pre-trained without its family."""
-    config = json.dumps({agent: {"checkpoint": policy_path(seed, held_out, runs)}})
+def bench(agent: str, seeds: int, held_out: str, checkpoint: str, out: Path) -> None:
+    """The ``agent`` cells of the graph of family ``held_out``, from the policy at
+    ``checkpoint`` (relative to the repository; `policy_path` for a pre-training's last)."""
+    config = json.dumps({agent: {"checkpoint": checkpoint}})
     _run(
         [
             sys.executable, "-m", "go_gym", "bench", "--suite", "quick-v0",
@@ -157,10 +158,17 @@ class HeldOut:
         return sum(self.go_one.values()) / len(self.go_one)
 
 
+def go_one_rows(rows: Iterable[Row]) -> dict[str, dict[int, float]]:
+    """graph -> seed -> GO-one's step time (``go`` with its defaults) among ``rows``."""
+    go_one: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in rows:
+        if row.agent == "go" and json.loads(row.agent_config or "{}") == {}:
+            go_one[row.graph][row.seed] = row.step_time_s
+    return go_one
+
+
 def summarise(results: Path, reference: Path) -> list[HeldOut]:
     """The held-out graphs of ``results`` against the quick-v0 rows of ``reference``."""
-    from go_gym.runner.results import read_results
-
     rows, _ = read_results(results)
     ref_rows, _ = read_results(reference)
     zero_shot: dict[str, dict[int, float]] = defaultdict(dict)
@@ -174,13 +182,12 @@ def summarise(results: Path, reference: Path) -> list[HeldOut]:
             zero_shot[row.graph][int(match.group(1))] = row.step_time_s
         elif row.agent == "go" and match.group(1) == "0":
             fine_tuned[row.graph][row.seed] = row.step_time_s
-    go_one: dict[str, dict[int, float]] = defaultdict(dict)
-    fixed: dict[tuple[str, str], float] = {}
-    for row in ref_rows:
-        if row.agent == "go" and json.loads(row.agent_config or "{}") == {}:
-            go_one[row.graph][row.seed] = row.step_time_s
-        elif row.agent in ("single-device", "human-expert"):
-            fixed[row.graph, row.agent] = row.step_time_s
+    go_one = go_one_rows(ref_rows)
+    fixed = {
+        (row.graph, row.agent): row.step_time_s
+        for row in ref_rows
+        if row.agent in ("single-device", "human-expert")
+    }
     return [
         HeldOut(
             graph=graph,
@@ -278,10 +285,12 @@ def main() -> None:
                 job.result()
         for seed in args.seeds:
             for family in FAMILIES:
-                bench("go-zeroshot", 1, family, seed, args.out, args.runs)
+                policy = policy_path(seed, family, args.runs)
+                bench("go-zeroshot", 1, family, policy, args.out)
         if args.fine_tune_seeds:
             for family in FAMILIES:
-                bench("go", args.fine_tune_seeds, family, 0, args.out, args.runs)
+                policy = policy_path(0, family, args.runs)
+                bench("go", args.fine_tune_seeds, family, policy, args.out)
     report(summarise(args.out, args.reference))
 
 

@@ -1,8 +1,8 @@
 """Zero-shot transfer along pre-training, and whether the training graphs can pick the point.
 
-    .venv/bin/python benchmarks/family_holdout.py --seeds 1 2 --budget 24000 --runs runs/snap \\
+    .venv/bin/python benchmarks/family_holdout.py --seeds 0 1 2 --budget 24000 --runs runs/snap \\
         --snapshot-every 2000 --out leaderboard/go/transfer-family-holdout-snapshots
-    .venv/bin/python benchmarks/pretraining_snapshots.py --runs runs/snap --seeds 1 2 \\
+    .venv/bin/python benchmarks/pretraining_snapshots.py --runs runs/snap --seeds 0 1 2 \\
         --out leaderboard/go/transfer-family-holdout-snapshots
 
 Zero-shot quality is not monotone in pre-training (`agents/go/EXPERIMENTS.md`: 24,000 against
@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -50,6 +48,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from family_holdout import (  # noqa: E402  (the sibling script, found through the line above)
     DEFAULT_RUNS,
     FAMILIES,
+    bench,
+    go_one_rows,
     held_out_graph,
     pretraining_graphs,
 )
@@ -196,11 +196,7 @@ def go_one_means(reference: Path) -> dict[str, float]:
     from go_gym.runner.results import read_results
 
     rows, _ = read_results(reference)
-    times: dict[str, list[float]] = {}
-    for row in rows:
-        if row.agent == "go" and json.loads(row.agent_config or "{}") == {}:
-            times.setdefault(row.graph, []).append(row.step_time_s)
-    return {g: sum(t) / len(t) for g, t in times.items()}
+    return {g: sum(t.values()) / len(t) for g, t in go_one_rows(rows).items()}
 
 
 def report(snapshots: list[Snapshot], go_one: dict[str, float]) -> None:
@@ -278,15 +274,7 @@ def read_table(path: Path) -> list[Snapshot]:
 def bench_picked(picked: dict[tuple[int, str], Snapshot], out: Path) -> None:
     """``go-zeroshot`` rows (``go-gym bench``) for the picked snapshots."""
     for snapshot in picked.values():
-        config = json.dumps({"go-zeroshot": {"checkpoint": snapshot.path}})
-        command = [
-            sys.executable, "-m", "go_gym", "bench", "--suite", "quick-v0",
-            "--graphs", held_out_graph(snapshot.family), "--seeds", "1",
-            "--agents", "go-zeroshot", "--agent-config", config,
-            "--out", str(out), "--workers", "1", "--no-progress",
-        ]  # fmt: skip
-        print("$", " ".join(command), flush=True)
-        subprocess.run(command, cwd=ROOT, check=True)
+        bench("go-zeroshot", 1, snapshot.family, snapshot.path, out)
 
 
 def main() -> None:

@@ -291,6 +291,9 @@ class _Logger:
 
 def run(args: argparse.Namespace) -> int:
     """Train as ``args`` say; returns a process exit code."""
+    if args.snapshot_every < 0:
+        print(f"error: --snapshot-every must be >= 0, got {args.snapshot_every}", file=sys.stderr)
+        return 2
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -366,19 +369,16 @@ def run(args: argparse.Namespace) -> int:
     resumed_at = trainer.iteration if args.resume else None
     logger = _Logger(out, args.budget, trainer.evaluations, args.quiet, resumed_at)
     since_save = 0
-    snapshot_every = max(0, args.snapshot_every)
-    next_snapshot = (
-        (trainer.evaluations // snapshot_every + 1) * snapshot_every if snapshot_every else 0
-    )
+    every = args.snapshot_every
+    next_snapshot = (trainer.evaluations // every + 1) * every if every else 0
 
     def callback(stats: IterationStats) -> bool:
         nonlocal since_save, next_snapshot
         logger(stats)
-        if snapshot_every and trainer.evaluations >= next_snapshot:
+        if every and trainer.evaluations >= next_snapshot:
             snapshot = out / "snapshots" / f"policy-{trainer.evaluations}.pt"
-            snapshot.parent.mkdir(exist_ok=True)
             save_checkpoint(snapshot, policy_state(trainer.state_dict(), trained_on["trained_on"]))
-            next_snapshot = (trainer.evaluations // snapshot_every + 1) * snapshot_every
+            next_snapshot = (trainer.evaluations // every + 1) * every
         since_save += 1
         if since_save >= args.save_every:
             save_checkpoint(ckpt_path, {**trainer.state_dict(), **trained_on})

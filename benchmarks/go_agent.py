@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/go_agent.py
     .venv/bin/python benchmarks/go_agent.py --graphs go-paper-v0/gnmt-8 --threads 2
     .venv/bin/python benchmarks/go_agent.py --graphs synthetic-v0/layered-80k-s0  # scale
+    .venv/bin/python benchmarks/go_agent.py --device cuda  # on a GPU
 
 Each graph is measured in a fresh child process so its peak resident memory (``ru_maxrss``)
 is its own: the figure printed is the peak of the whole process (Python, torch, the graph,
@@ -10,7 +11,9 @@ the simulator) minus the process's size before the network first ran. Times are 
 of ``--repeats`` runs after one warm-up: ``fwd`` is one forward pass without gradient (what
 sampling K decisions costs), ``fwd+bwd`` one forward with gradient plus the backward of a
 PPO-like loss (what one update epoch costs). Both for the placement network and for the
-joint (three-pass) network.
+joint (three-pass) network. With ``--device cuda`` the network and the graph's tensors are
+on the GPU, every timing waits for the GPU to finish (``torch.cuda.synchronize``), and the
+memory figure is the GPU's peak allocation instead (``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import time
 DEFAULT = "synthetic:1000,synthetic:10000,go-paper-v0/gnmt-8"
 
 
-def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, float | int | str]:
+def measure(
+    spec: str, tasks: str, repeats: int, threads: int, device_name: str
+) -> dict[str, float | int | str]:
     """Time and memory of one graph (run inside the child)."""
     import gymnasium as gym
     import torch
@@ -34,9 +39,17 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
     import go_gym  # noqa: F401
     from agents.base import core_env
     from agents.go.model import GOConfig, GOPolicy, count_parameters, prepare
+    from agents.go.ppo import torch_device
     from go_gym.generators import random_layered_graph
 
     torch.set_num_threads(threads)
+    device = torch_device(device_name)
+    on_gpu = device.type == "cuda"
+
+    def finish() -> None:  # GPU work is asynchronous: wait for it before reading the clock
+        if on_gpu:
+            torch.cuda.synchronize(device)
+
     env_id = "GOJoint-v0" if tasks == "joint" else "GOPlacement-v0"
     if spec.startswith("synthetic:"):
         graph = random_layered_graph(int(spec.split(":")[1]), seed=0)
@@ -46,17 +59,23 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
     obs, _ = env.reset(seed=0)
     core = core_env(env)
     t0 = time.perf_counter()
-    inp = prepare(obs, core.graph.topo_order)
+    inp = prepare(obs, core.graph.topo_order, device)
+    finish()
     prep = time.perf_counter() - t0
     task_tuple = ("placement", "priority", "fusion") if tasks == "joint" else ("placement",)
     torch.manual_seed(0)
-    policy = GOPolicy(GOConfig(tasks=task_tuple))
+    policy = GOPolicy(GOConfig(tasks=task_tuple)).to(device)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if on_gpu:
+        finish()
+        gpu_base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
     fwd, both = [], []
     for i in range(repeats + 1):
         t = time.perf_counter()
         with torch.no_grad():
             policy(inp)
+        finish()
         if i:
             fwd.append(time.perf_counter() - t)
     for i in range(repeats + 1):
@@ -65,9 +84,13 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
         loss = sum(lg.log_softmax(-1)[:, 0].mean() for lg in out.values())
         loss.backward()
         policy.zero_grad(set_to_none=True)
+        finish()
         if i:
             both.append(time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    extra_mb = (peak - base) / 1024  # ru_maxrss is in KiB on Linux
+    if on_gpu:
+        extra_mb = (torch.cuda.max_memory_allocated(device) - gpu_base) / 2**20
     return {
         "graph": spec,
         "tasks": tasks,
@@ -76,7 +99,7 @@ def measure(spec: str, tasks: str, repeats: int, threads: int) -> dict[str, floa
         "prepare_s": prep,
         "fwd_s": statistics.median(fwd),
         "fwd_bwd_s": statistics.median(both),
-        "peak_mb": (peak - base) / 1024,  # ru_maxrss is in KiB on Linux
+        "peak_mb": extra_mb,
         "total_peak_mb": peak / 1024,
     }
 
@@ -87,13 +110,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default="placement,joint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         spec, tasks = args.child.split("|")
-        print(json.dumps(measure(spec, tasks, args.repeats, args.threads)))
+        print(json.dumps(measure(spec, tasks, args.repeats, args.threads, args.device)))
         return
-    print(f"# GO policy, torch threads={args.threads}, median of {args.repeats}")
+    print(
+        f"# GO policy on {args.device}, torch threads={args.threads}, median of {args.repeats}"
+        + ("; +peak MB is GPU memory" if args.device != "cpu" else "")
+    )
     print(
         f"{'graph':28s} {'tasks':9s} {'ops':>6s} {'params':>7s} {'prep s':>7s} "
         f"{'fwd s':>7s} {'fwd+bwd s':>9s} {'+peak MB':>9s} {'RSS MB':>7s}"
@@ -109,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                 str(args.repeats),
                 "--threads",
                 str(args.threads),
+                "--device",
+                args.device,
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:

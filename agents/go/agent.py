@@ -112,6 +112,9 @@ class GOAgent(EnvAgent):
             setting: ``placement_actions="tree", warm_start="single-device",
             warm_proposal="subtrees"``).
         threads: torch threads (1 is fastest on shared CPUs for these small tensors).
+        device: Where the network runs: ``"cpu"`` (default: the same results on every
+            machine), ``"cuda"``, ``"cuda:1"``, ``"auto"`` (a GPU if torch sees one), as
+            `agents.go.ppo.torch_device` reads it. The simulator runs on the CPU either way.
         hidden: Width of a fresh policy (default `GOConfig`'s).
         layer_head: Initial scale of a fresh policy's layer head (`GOConfig.layer_head`;
             0, the default, for none). 1.0 is the setting measured in the README.
@@ -145,6 +148,7 @@ class GOAgent(EnvAgent):
         warm_deviations: float = 16.0,
         warm_proposal: str = "uniform",
         threads: int | None = 1,
+        device: str = "cpu",
         hidden: int | None = None,
         layer_head: float = 0.0,
         placement_actions: str = "device",
@@ -208,7 +212,7 @@ class GOAgent(EnvAgent):
         policy = make_policy(config, seed=seed)
         if state is not None:
             policy.load_state_dict(state["model"])
-        self.trainer = PPOTrainer(policy, PPOConfig(**ppo), seed=seed)
+        self.trainer = PPOTrainer(policy, PPOConfig(**ppo), seed=seed, device=device)
         self.history: list[IterationStats] = []
 
     def fit(self, env: gym.Env | None = None, budget: int | None = None) -> FitReport:

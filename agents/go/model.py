@@ -44,12 +44,15 @@ Architecture (sizes are `GOConfig` fields, defaults in brackets):
 Padded nodes (multi-graph envs pad to ``max_nodes``) are removed before the network and
 come back, via `padded_logits`, as rows that put all probability on choice 0: they never
 change a real node's logits and add exactly zero to log-probabilities and entropy.
+
+Devices: the network runs wherever its parameters and its `GraphInput` are (``prepare(...,
+device=)``, ``policy.to(device)``); every tensor it makes follows its inputs' device.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -204,14 +207,20 @@ class GraphInput:
         """Devices of the cluster the graph is placed on."""
         return int(self.device.shape[0])
 
+    def to(self, device: torch.device | str) -> GraphInput:
+        """The same graph with every tensor on ``device`` (itself if already there)."""
+        tensors = ("x", "kind", "pred_mean", "succ_mean", "order", "device", "graph")
+        return replace(self, **{name: getattr(self, name).to(device) for name in tensors})
+
 
 def _mean_matrix(rows: NDArray[np.int64], cols: NDArray[np.int64], n: int) -> torch.Tensor:
     """Sparse (n, n) matrix whose row r averages the columns listed for it."""
     count = np.bincount(rows, minlength=n).astype(np.float32)
     values = 1.0 / np.maximum(count[rows], 1.0)
     index = torch.from_numpy(np.stack([rows, cols]).astype(np.int64))
+    values_t = torch.from_numpy(values.astype(np.float32))
     return torch.sparse_coo_tensor(
-        index, torch.from_numpy(values.astype(np.float32)), (n, n), check_invariants=True
+        index, values_t, (n, n), device=index.device, check_invariants=True
     ).coalesce()
 
 
@@ -224,7 +233,9 @@ def _mean_by(index: NDArray[np.int64], values: NDArray[np.float32], n: int) -> N
 
 
 def prepare(
-    observation: dict[str, Any], topo_order: NDArray[np.integer] | None = None
+    observation: dict[str, Any],
+    topo_order: NDArray[np.integer] | None = None,
+    device: torch.device | str = "cpu",
 ) -> GraphInput:
     """A `GraphInput` from a go_gym observation (padded or not).
 
@@ -235,6 +246,7 @@ def prepare(
     Args:
         observation: The env's observation Dict (NumPy arrays).
         topo_order: (n,) the graph's topological order, when the caller has it.
+        device: Where the tensors go (built on the CPU from NumPy, then moved once).
     """
     node_mask = np.asarray(observation["node_mask"]).astype(bool)
     n = int(node_mask.sum())
@@ -262,9 +274,9 @@ def prepare(
         pred_mean=_mean_matrix(dst, src, n),
         succ_mean=_mean_matrix(src, dst, n),
         order=torch.from_numpy(order.astype(np.int64)),
-        device=torch.tensor(np.asarray(observation["device_features"], np.float32)),
-        graph=torch.tensor(np.asarray(observation["graph_features"], np.float32)),
-    )
+        device=torch.from_numpy(np.array(observation["device_features"], np.float32)),
+        graph=torch.from_numpy(np.array(observation["graph_features"], np.float32)),
+    ).to(device)
 
 
 class SAGELayer(nn.Module):
@@ -404,12 +416,12 @@ class GOPolicy(nn.Module):
         n_seg = -(-n // s)
         seq = nodes.new_zeros(n_seg * s, cfg.hidden)
         seq[:n] = nodes[inp.order]
-        valid = torch.zeros(n_seg * s, dtype=torch.bool)
+        valid = torch.zeros(n_seg * s, dtype=torch.bool, device=nodes.device)
         valid[:n] = True
         seq = seq.reshape(n_seg, s, cfg.hidden)
         valid = valid.reshape(n_seg, s)
         inverse = torch.empty_like(inp.order)
-        inverse[inp.order] = torch.arange(n)
+        inverse[inp.order] = torch.arange(n, device=inverse.device)
         out: dict[str, torch.Tensor] = {}
         for task in cfg.tasks:
             x = seq + self.task_emb[task]
@@ -436,13 +448,14 @@ class GOPolicy(nn.Module):
         Without the head, the network breaks it by leaning every op the same way (the
         collapse onto one device); the head's random start breaks it along the layers.
         """
-        freq = math.pi * 2.0 ** torch.arange(self.config.layer_frequencies, dtype=torch.float32)
+        frequencies = self.config.layer_frequencies
+        freq = math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32, device=inp.x.device)
         angle = inp.x[:, LAYER_COLUMN, None] * freq
         return torch.cat([angle.sin(), angle.cos()], dim=1)
 
     def _head(self, task: str, states: torch.Tensor, inp: GraphInput, a: int) -> torch.Tensor:
         if task == "placement":
-            keys = self.device_emb(torch.arange(a))
+            keys = self.device_emb(torch.arange(a, device=states.device))
             if self.config.placement_actions == "device":
                 keys = keys + self.device_key(inp.device[:a])
             # else choice k is an offset of k devices, which no device's features describe

@@ -27,6 +27,11 @@ graph size. The greedy row is used for tracking the best decision only, not for 
 
 Everything random comes from the seed: torch's generator for sampling, torch's global seed
 for initial weights (set by the caller).
+
+Devices: the trainer puts the policy and each graph's tensors on its ``device`` (the CPU by
+default; a GPU with ``device="cuda"``). Sampling always draws from a CPU generator, on the
+probabilities copied to the CPU, so the seed means the same draws on every device and the
+generator's state in a checkpoint resumes anywhere; decisions go to the simulator as NumPy.
 """
 
 from __future__ import annotations
@@ -147,11 +152,54 @@ def graph_key(core: GraphOptEnv) -> str:
     return f"{core.graph.checksum()}:{core.cluster.n_devices}"
 
 
-class PPOTrainer:
-    """Owns a policy, its optimiser and the best decisions found; trains graph by graph."""
+def torch_device(spec: torch.device | str) -> torch.device:
+    """The torch device named by ``spec`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``...;
+    ``"auto"``: the first GPU if torch sees one, else the CPU), checked to exist here, so a
+    missing GPU is a clear error before any work rather than a failure deep in a forward."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"not a torch device: {spec!r} ({exc})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device {spec!r}: torch sees no CUDA GPU (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda}); use device='cpu'"
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {spec!r}: torch sees {count} CUDA GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {spec!r}: the MPS backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {spec!r}: the GO trainer runs on cpu, cuda or mps")
+    return device
 
-    def __init__(self, policy: GOPolicy, config: PPOConfig | None = None, *, seed: int = 0) -> None:
-        self.policy = policy
+
+class PPOTrainer:
+    """Owns a policy, its optimiser and the best decisions found; trains graph by graph.
+
+    Args:
+        policy: The network (moved to ``device``).
+        config: PPO settings.
+        seed: Seeds the sampling generator.
+        device: Where the network runs (`torch_device`); CPU by default, so that results
+            are the same on every machine (a GPU's float arithmetic differs in the last bits,
+            and a trajectory of sampled decisions amplifies that).
+    """
+
+    def __init__(
+        self,
+        policy: GOPolicy,
+        config: PPOConfig | None = None,
+        *,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch_device(device)
+        self.policy = policy.to(self.device)
         self.config = config or PPOConfig()
         self.seed = seed
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.config.lr)
@@ -181,7 +229,9 @@ class PPOTrainer:
                     for t in core.decides
                 ]
                 deciding = torch.as_tensor(
-                    np.concatenate([c + i * n for i, c in enumerate(columns)]), dtype=torch.long
+                    np.concatenate([c + i * n for i, c in enumerate(columns)]),
+                    dtype=torch.long,
+                    device=self.device,
                 )
             tree = roles = None
             config = self.policy.config
@@ -201,10 +251,12 @@ class PPOTrainer:
                         raise ValueError(
                             "deciding_nodes_only counts nodes; tied roles decide roles"
                         )
-                    roles = torch.as_tensor(role_groups(core.graph, core._context.leader))
+                    roles = torch.as_tensor(
+                        role_groups(core.graph, core._context.leader), device=self.device
+                    )
             self.records[key] = GraphRecord(
                 name=core.graph.name,
-                input=prepare(obs, core.graph.topo_order),
+                input=prepare(obs, core.graph.topo_order, self.device),
                 choices=choices,
                 tasks=tuple(core.decides),
                 deciding=deciding,
@@ -224,7 +276,7 @@ class PPOTrainer:
             return actions
         offsets = actions["placement"]
         if rec.roles is not None:
-            offsets = offsets[:, rec.roles.numpy()]
+            offsets = offsets[:, rec.roles.cpu().numpy()]
         return {**actions, "placement": rec.tree.decode(offsets)}
 
     def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
@@ -238,10 +290,10 @@ class PPOTrainer:
 
     # --- sampling ----------------------------------------------------------------------------
     def sample(self, logits: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-        """K decisions per task, (K, n) each, all from the same logits (one-shot)."""
+        """K decisions per task, (K, n) each on the CPU, all from the same logits (one-shot)."""
         out = {}
         for task, lg in logits.items():
-            probs = lg.detach().float().softmax(-1)
+            probs = lg.detach().float().softmax(-1).cpu()
             out[task] = torch.multinomial(probs, k, replacement=True, generator=self.generator).T
         return out
 
@@ -253,7 +305,8 @@ class PPOTrainer:
         parts = []
         for task, lg in logits.items():
             logp = lg.log_softmax(-1)  # (n, a)
-            parts.append(logp[torch.arange(lg.shape[0])[None, :], actions[task]])
+            nodes = torch.arange(lg.shape[0], device=lg.device)[None, :]
+            parts.append(logp[nodes, actions[task].to(lg.device)])
         return torch.cat(parts, dim=1)
 
     @staticmethod
@@ -273,7 +326,9 @@ class PPOTrainer:
         rec = self.record(core)
         with torch.no_grad():
             logits = self.logits(rec)
-        rows = {t: lg.argmax(-1).numpy().astype(np.int64)[None, :] for t, lg in logits.items()}
+        rows = {
+            t: lg.argmax(-1).cpu().numpy().astype(np.int64)[None, :] for t, lg in logits.items()
+        }
         return {t: r[0] for t, r in self.decisions(rec, rows).items()}
 
     def score(self, core: GraphOptEnv, rows: dict[str, NDArray[np.int64]]) -> NDArray[np.float64]:
@@ -317,7 +372,7 @@ class PPOTrainer:
         for task, lg in logits.items():
             parts = []
             if extra or not k:
-                parts.append(lg.argmax(-1)[None, :])
+                parts.append(lg.argmax(-1)[None, :].cpu())
             if k:
                 parts.append(actions[task])
             rows[task] = torch.cat(parts).numpy().astype(np.int64)
@@ -360,7 +415,7 @@ class PPOTrainer:
         loss_value = entropy_value = float("nan")
         std = sample_rewards.std()
         adv = (sample_rewards - sample_rewards.mean()) / (std if std > 1e-12 else 1.0)
-        advantage = torch.as_tensor(adv, dtype=torch.float32)[:, None]
+        advantage = torch.as_tensor(adv, dtype=torch.float32, device=self.device)[:, None]
         cols = rec.deciding
         coef = cfg.entropy_coef if rec.entropy_coef is None else rec.entropy_coef
         if cfg.min_deviations is not None:
@@ -372,6 +427,7 @@ class PPOTrainer:
             else:
                 coef = max(coef / 2, cfg.entropy_coef)
             rec.entropy_coef = coef
+        actions = {t: a.to(self.device) for t, a in actions.items()}
         with torch.no_grad():
             old = self.log_probs(logits, actions)
             if cols is not None:
@@ -444,19 +500,19 @@ class PPOTrainer:
             if task == "placement" and rec.tree is not None:
                 chosen = rec.tree.encode(chosen[None, :])[0]
                 if rec.roles is not None:
-                    roles = rec.roles.numpy()
+                    roles = rec.roles.cpu().numpy()
                     chosen = chosen[np.unique(roles, return_index=True)[1]]  # first nodes
                     if p.ndim == 1:
                         p = np.bincount(roles, weights=p) / np.bincount(roles)
-            index = torch.as_tensor(chosen, dtype=torch.int64)
-            offset = torch.zeros(index.shape[0], a)
-            rows = torch.arange(index.shape[0])
+            index = torch.as_tensor(chosen, dtype=torch.int64, device="cpu")
+            offset = torch.zeros(index.shape[0], a, device="cpu")  # built here, moved once
+            rows = torch.arange(index.shape[0], device="cpu")
             if p.ndim == 0:
                 offset[rows, index] = math.log((1 - float(p)) * (a - 1) / float(p))
             else:
                 keep = np.log((1 - p) * (a - 1) / p)
-                offset[rows, index] = torch.as_tensor(keep, dtype=torch.float32)
-            rec.prior[task] = offset
+                offset[rows, index] = torch.as_tensor(keep, dtype=torch.float32, device="cpu")
+            rec.prior[task] = offset.to(self.device)
 
     # --- loops ---------------------------------------------------------------------------------
     def train(

@@ -23,7 +23,8 @@ zero-shot quality is not monotone in pre-training, so which point to use is wort
 ``--resume`` restores the model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and
 continues until the total budget is spent, as the uninterrupted run would have; it takes the
 run's options again (the checkpoint names its graphs and PPO settings, and a resumption with
-others is an error), and a larger ``--budget`` extends a finished run.
+others is an error), and a larger ``--budget`` extends a finished run. ``--device cuda`` runs
+the network on a GPU (the simulator stays on the CPU); checkpoints load on any device.
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ import torch
 
 from agents.go.checkpoint import load_checkpoint, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
-from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
+from agents.go.ppo import (
+    IterationStats,
+    PPOConfig,
+    PPOTrainer,
+    graph_key,
+    make_policy,
+    torch_device,
+)
 from go_gym.envs.graph_env import GraphOptEnv
 
 ENV_IDS = {
@@ -129,6 +137,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the policy every this many evaluations in OUT/snapshots/ (0: off)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the network runs: cpu (default), cuda, cuda:N, or auto (a GPU if any)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -295,6 +308,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --snapshot-every must be >= 0, got {args.snapshot_every}", file=sys.stderr)
         return 2
     torch.set_num_threads(max(1, args.threads))
+    try:
+        device = torch_device(args.device)
+    except ValueError as exc:
+        print(f"error: --device: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
@@ -359,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
         if mismatch is not None:
             print(f"error: cannot resume {ckpt_path}: {mismatch}", file=sys.stderr)
             return 2
-    trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed)
+    trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed, device=device)
     if state is not None:
         trainer.load_state_dict(state, optimizer=args.resume)
         if args.resume:

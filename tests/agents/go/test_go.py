@@ -420,6 +420,114 @@ def test_prior_sets_the_start_distribution(graph40) -> None:
         trainer.set_prior(core, chosen, 1.0)
 
 
+def _train_a_little(trainer: PPOTrainer, core, warm: bool) -> tuple[list, dict]:
+    """Three PPO iterations (after a prior, if ``warm``) and the greedy decision."""
+    if warm:
+        rng = np.random.default_rng(0)
+        start = {t: rng.integers(0, core.n_choices(t), core.graph.n_ops) for t in core.decides}
+        trainer.set_prior(core, start, 0.1)
+    stats = [trainer.step(core) for _ in range(3)]
+    return [(s.best_step_time, s.loss, s.entropy) for s in stats], trainer.greedy(core)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "model", "ppo"),
+    [
+        ("GOJoint-v0", {}, {"deciding_nodes_only": True, "min_deviations": 4.0}),
+        ("GOPlacement-v0", {"placement_actions": "tree", "tie_roles": True}, {}),
+        ("GOPlacement-v0", {"layer_head": 1.0}, {}),
+    ],
+)
+def test_trainer_makes_every_tensor_on_its_own_device(graph40, env_id, model, ppo) -> None:
+    """The GPU path, checked without a GPU: inside ``torch.device("meta")`` every tensor made
+    without naming a device lands on the meta device, which holds no data, so a single one
+    in the network, the trainer or a prior would fail the run or change its numbers. Here
+    the run inside equals the run outside, iteration for iteration."""
+    tasks = ("placement", "priority", "fusion") if env_id == "GOJoint-v0" else ("placement",)
+    config = GOConfig(**{**SMALL.to_dict(), "tasks": tasks, **model})
+    runs = []
+    for inside in (False, True):
+        core = core_env(_env(env_id, graph40))
+        core.reset(seed=0)
+        trainer = PPOTrainer(
+            make_policy(config, seed=1), PPOConfig(samples=4, epochs=2, **ppo), device="cpu"
+        )
+        if inside:
+            with torch.device("meta"):
+                runs.append(_train_a_little(trainer, core, warm=True))
+        else:
+            runs.append(_train_a_little(trainer, core, warm=True))
+        assert all(p.device.type == "cpu" for p in trainer.policy.parameters())
+    assert runs[0][0] == runs[1][0]
+    for task, row in runs[0][1].items():
+        np.testing.assert_array_equal(row, runs[1][1][task])
+
+
+def test_agent_refines_with_every_tensor_on_its_own_device(graph40) -> None:
+    """``go`` with a warm start and refining, inside ``torch.device("meta")`` as above."""
+    found = []
+    for inside in (False, True):
+        env = _env("GOPlacement-v0", graph40)
+        env.reset(seed=0)
+        agent = agents.make(
+            "go", env, budget=30, samples=4, epochs=1, hidden=16, device="cpu",
+            warm_start="m-sct", refine_share=0.5,
+        )  # fmt: skip
+        if inside:
+            with torch.device("meta"):
+                agent.fit(env)
+        else:
+            agent.fit(env)
+        found.append(agent.best(core_env(env)))
+    assert found[0] is not None and found[1] is not None
+    assert found[0][0] == found[1][0]
+    np.testing.assert_array_equal(found[0][1]["placement"], found[1][1]["placement"])
+
+
+def test_torch_device_reads_names_and_refuses_what_is_not_here(graph40, tmp_path, capsys) -> None:
+    from agents.go import train
+    from agents.go.ppo import torch_device
+
+    assert torch_device("cpu") == torch.device("cpu")
+    assert torch_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad, message in (("gpu0", "not a torch device"), ("meta", "runs on cpu, cuda or mps")):
+        with pytest.raises(ValueError, match=message):
+            torch_device(bad)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA GPU"):
+            torch_device(f"cuda:{torch.cuda.device_count()}")
+        return
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+        torch_device("cuda")
+    env = _env("GOPlacement-v0", graph40)
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+        agents.make("go", env, device="cuda")
+    out = tmp_path / "run"
+    code = train.main(["--graphs", "", "--synthetic", "1", "--device", "cuda", "--out", str(out)])
+    assert code == 2 and not out.exists()
+    assert "--device: device 'cuda': torch sees no CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_policy_matches_the_cpu_one(graph40) -> None:
+    """On a GPU: the same logits as on the CPU (to float tolerance), and an iteration
+    charges its K + 1 evaluations and keeps the policy on the GPU."""
+    env = _env("GOJoint-v0", graph40)
+    obs, _ = env.reset(seed=0)
+    config = GOConfig(**{**SMALL.to_dict(), "tasks": ("placement", "priority", "fusion")})
+    policy = make_policy(config, seed=1)
+    with torch.no_grad():
+        on_cpu = policy(prepare(obs))
+        gpu = make_policy(config, seed=1).to("cuda")
+        on_gpu = gpu(prepare(obs, device="cuda"))
+    for task, logits in on_cpu.items():
+        torch.testing.assert_close(on_gpu[task].cpu(), logits, atol=1e-4, rtol=1e-4)
+    trainer = PPOTrainer(make_policy(config, seed=1), PPOConfig(samples=4), device="cuda")
+    stats = trainer.step(core_env(env))
+    assert stats is not None and stats.evaluations == 5
+    assert all(p.device.type == "cuda" for p in trainer.policy.parameters())
+
+
 def test_joint_agent_decides_every_task(graph40) -> None:
     env = _env("GOJoint-v0", graph40)
     agent = agents.make("go", env, budget=10, samples=4, epochs=1, hidden=16)
@@ -611,3 +719,13 @@ def test_train_cli_snapshots_keep_the_policy_along_the_run(tmp_path, capsys) -> 
     assert at_25["evaluations"] == 25 and at_25["trained_on"] == ["synthetic-0", "synthetic-1"]
     for name, weights in load_checkpoint(tmp_path / "plain-25" / "policy.pt")["model"].items():
         assert torch.equal(at_25["model"][name], weights), name
+
+
+def test_go_agent_benchmark_measures_a_small_graph() -> None:
+    from agents.go.model import count_parameters
+    from tests.benchmark_scripts import load_benchmark
+
+    measured = load_benchmark("go_agent").measure("synthetic:50", "placement", 1, 1, "cpu")
+    assert measured["ops"] == 50
+    assert measured["params"] == count_parameters(GOPolicy(GOConfig()))
+    assert measured["fwd_s"] > 0 and measured["fwd_bwd_s"] > 0

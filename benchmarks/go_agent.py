@@ -117,9 +117,15 @@ def main(argv: list[str] | None = None) -> None:
         spec, tasks = args.child.split("|")
         print(json.dumps(measure(spec, tasks, args.repeats, args.threads, args.device)))
         return
+    from agents.go.ppo import torch_device
+
+    try:  # a missing GPU fails here, once, not on every row
+        device = str(torch_device(args.device))
+    except ValueError as exc:
+        parser.error(str(exc))
     print(
-        f"# GO policy on {args.device}, torch threads={args.threads}, median of {args.repeats}"
-        + ("; +peak MB is GPU memory" if args.device != "cpu" else "")
+        f"# GO policy on {device}, torch threads={args.threads}, median of {args.repeats}"
+        + ("; +peak MB is GPU memory" if device.startswith("cuda") else "")
     )
     print(
         f"{'graph':28s} {'tasks':9s} {'ops':>6s} {'params':>7s} {'prep s':>7s} "
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                 "--threads",
                 str(args.threads),
                 "--device",
-                args.device,
+                device,
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:

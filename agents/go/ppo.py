@@ -301,7 +301,8 @@ class PPOTrainer:
     def log_probs(
         logits: dict[str, torch.Tensor], actions: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """Per-node log-probabilities (K, n_tasks * n) of the sampled decisions."""
+        """Per-node log-probabilities (K, n_tasks * n) of the sampled decisions (``sample``'s
+        CPU tensors; they are moved to the logits' device)."""
         parts = []
         for task, lg in logits.items():
             logp = lg.log_softmax(-1)  # (n, a)
@@ -427,7 +428,6 @@ class PPOTrainer:
             else:
                 coef = max(coef / 2, cfg.entropy_coef)
             rec.entropy_coef = coef
-        actions = {t: a.to(self.device) for t, a in actions.items()}
         with torch.no_grad():
             old = self.log_probs(logits, actions)
             if cols is not None:
@@ -504,15 +504,15 @@ class PPOTrainer:
                     chosen = chosen[np.unique(roles, return_index=True)[1]]  # first nodes
                     if p.ndim == 1:
                         p = np.bincount(roles, weights=p) / np.bincount(roles)
-            index = torch.as_tensor(chosen, dtype=torch.int64, device="cpu")
-            offset = torch.zeros(index.shape[0], a, device="cpu")  # built here, moved once
-            rows = torch.arange(index.shape[0], device="cpu")
+            index = torch.as_tensor(chosen, dtype=torch.int64, device=self.device)
+            offset = torch.zeros(index.shape[0], a, device=self.device)
+            rows = torch.arange(index.shape[0], device=self.device)
             if p.ndim == 0:
                 offset[rows, index] = math.log((1 - float(p)) * (a - 1) / float(p))
             else:
                 keep = np.log((1 - p) * (a - 1) / p)
-                offset[rows, index] = torch.as_tensor(keep, dtype=torch.float32, device="cpu")
-            rec.prior[task] = offset.to(self.device)
+                offset[rows, index] = torch.as_tensor(keep, dtype=torch.float32, device=self.device)
+            rec.prior[task] = offset
 
     # --- loops ---------------------------------------------------------------------------------
     def train(

@@ -78,7 +78,7 @@ def resolve_cluster(
         from go_gym.zoo import get_entry
 
         entry = get_entry(graph)
-        return Cluster.preset(entry.cluster, n_devices or entry.n_devices)
+        return Cluster.preset(entry.cluster, entry.n_devices if n_devices is None else n_devices)
     if cluster is None:
         return Cluster.preset("p100", n_devices)
     if isinstance(cluster, str):

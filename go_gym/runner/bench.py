@@ -135,14 +135,18 @@ def plan(spec: BenchSpec) -> tuple[list[Cell], list[str]]:
 
     Raises:
         ValueError: for an unknown suite, graph, task or agent, an agent that cannot do the
-            task, a negative budget or no seeds.
+            task, a negative budget, fewer than one worker, or no, repeated or negative seeds.
     """
     if spec.task not in TASKS:
         raise ValueError(f"unknown task {spec.task!r}; known tasks: {', '.join(TASKS)}")
     if spec.budget < 0:
         raise ValueError(f"budget must be >= 0, got {spec.budget}")
+    if spec.workers is not None and spec.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {spec.workers}")
     if not spec.seeds:
         raise ValueError("no seeds")
+    if len(set(spec.seeds)) < len(spec.seeds) or min(spec.seeds) < 0:
+        raise ValueError(f"seeds must be distinct and >= 0, got {list(spec.seeds)}")
     try:
         graph_ids = _graph_ids(spec.suite, spec.graphs)
     except KeyError as exc:
@@ -185,7 +189,9 @@ def run_bench(spec: BenchSpec, log: Callable[[str], None] | None = None) -> Benc
     cell_dir, error_dir = out / CELLS_DIR, out / ERRORS_DIR
     todo = [c for c in cells if not (cell_dir / f"{c.key}.csv").exists()]
     done_before = len(cells) - len(todo)
-    workers = 1 if spec.executor == "serial" else spec.workers or default_workers()
+    workers = default_workers() if spec.workers is None else spec.workers
+    if spec.executor == "serial":
+        workers = 1
     where = {"serial": "in this process", "ray": f"Ray ({workers} CPUs if local)"}
     say(
         f"{spec.suite} / {spec.task}: {len(cells)} cells "

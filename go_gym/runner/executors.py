@@ -67,7 +67,7 @@ def run_local(
     Few cells are in flight at a time (two per worker), so on Ctrl-C or an error the pool is
     shut down promptly and the cells not yet started are simply not run.
     """
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers
     if workers <= 1:
         yield from run_serial(cells)
         return
@@ -112,7 +112,9 @@ def run_ray(
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers or default_workers(), log_to_driver=False)
+            ray.init(
+                num_cpus=default_workers() if workers is None else workers, log_to_driver=False
+            )
         started = True
 
     @ray.remote(num_cpus=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+import agents
 from agents.placement import place_random
 from agents.scheduling import to_levels
 from agents.search import (
@@ -81,6 +83,22 @@ def test_init_is_validated(problem) -> None:
         SEARCHERS["brkga"](evaluate, graph.n_ops, 3, 10, init=np.full(graph.n_ops, 3))
     with pytest.raises(ValueError, match="budget"):
         SEARCHERS["random-search"](evaluate, graph.n_ops, 3, 0)
+
+
+@pytest.mark.parametrize("name", ["random-search", "annealing", "brkga", "boundary-descent"])
+def test_search_agent_spends_the_budget_it_is_given(name: str) -> None:
+    # A budget of 0 is a budget, not "the default": it must not fall back to the agent's own.
+    # (The agent's own budget, 50, is below the ~130 evaluations after which boundary
+    # descent reaches a local optimum on this graph and stops early.)
+    env = gym.make("GOPlacement-v0", graph=random_layered_graph(40, seed=1), n_devices=2)
+    agent = agents.make(name, env, seed=0, budget=50)
+    core = env.unwrapped
+    for budget in (1, 5):
+        before = core.evaluations
+        assert agent.fit(env, budget).evaluations == core.evaluations - before == budget
+    with pytest.raises(ValueError, match="budget must be >= 1"):
+        agent.fit(env, 0)
+    assert agent.fit(env).evaluations == 50  # no budget given: the agent's own
 
 
 def test_oom_rows_get_the_penalty() -> None:

@@ -154,6 +154,16 @@ def test_joint_action_must_be_a_dict_of_the_three():
     assert np.isfinite(env.step(action)[1])
 
 
+def test_a_suite_graph_takes_its_entrys_cluster_unless_told_otherwise():
+    entry = go_gym.get_entry(GRAPH)
+    env = gym.make("GOPlacement-v0", graph=GRAPH)
+    assert env.unwrapped.cluster.n_devices == entry.n_devices
+    assert gym.make("GOPlacement-v0", graph=GRAPH, n_devices=1).unwrapped.cluster.n_devices == 1
+    # 0 devices is an error, not "the entry's count"
+    with pytest.raises(ValueError, match=r"supports 1\.\.8 devices, got 0"):
+        gym.make("GOPlacement-v0", graph=GRAPH, n_devices=0)
+
+
 def test_colocated_ops_follow_their_first_member():
     base = small_graph(12, seed=3)
     coloc = np.full(base.n_ops, -1)

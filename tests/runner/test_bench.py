@@ -81,6 +81,10 @@ def test_all_keeps_only_agents_that_can_do_the_task(tmp_path, make_spec):
         ({"suite": "nope-v0", "graphs": []}, "unknown suite"),
         ({"task": "nope"}, "unknown task"),
         ({"agent_configs": {"metis": {}}}, "not in this run"),
+        ({"budget": -1}, "budget must be >= 0"),
+        ({"workers": 0}, "workers must be >= 1"),
+        ({"seeds": [1, 0, 1]}, r"seeds must be distinct and >= 0, got \[1, 0, 1\]"),
+        ({"seeds": [-1]}, "seeds must be distinct and >= 0"),
     ],
 )
 def test_bad_run_arguments_are_named(tmp_path, make_spec, overrides, message):

@@ -33,6 +33,7 @@ import argparse
 import csv
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graphs", default="quick-v0/rnnlm-2", help="graph ids or suite names, comma-separated"
     )
-    parser.add_argument("--synthetic", type=int, default=0, help="random layered graphs to add")
-    parser.add_argument("--synthetic-ops", type=int, default=600, help="ops per synthetic graph")
+    parser.add_argument(
+        "--synthetic", type=at_least(0), default=0, help="random layered graphs to add"
+    )
+    parser.add_argument(
+        "--synthetic-ops", type=at_least(1), default=600, help="ops per synthetic graph"
+    )
     parser.add_argument(
         "--synthetic-devices",
         type=device_counts,
@@ -74,8 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GPUs for synthetic graphs; a comma-separated list cycles through the counts",
     )
     parser.add_argument("--task", choices=sorted(ENV_IDS), default="placement")
-    parser.add_argument("--budget", type=int, default=4000, help="simulator evaluations (total)")
-    parser.add_argument("--iterations", type=int, default=0, help="stop after this many (0: off)")
+    parser.add_argument(
+        "--budget", type=at_least(0), default=4000, help="simulator evaluations (total)"
+    )
+    parser.add_argument(
+        "--iterations", type=at_least(0), default=0, help="stop after this many (0: off)"
+    )
     # PPO defaults are PPOConfig's, so the CLI and the registered agents train alike.
     parser.add_argument(
         "--samples", type=int, default=PPOConfig.samples, help="K decisions per iteration"
@@ -129,20 +138,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/go", help="output directory")
     parser.add_argument("--init", default=None, help="checkpoint to start from (fine-tuning)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--save-every", type=int, default=50, help="iterations per checkpoint")
+    parser.add_argument(
+        "--save-every", type=at_least(1), default=50, help="iterations per checkpoint"
+    )
     parser.add_argument(
         "--snapshot-every",
-        type=int,
+        type=at_least(0),
         default=0,
         help="keep the policy every this many evaluations in OUT/snapshots/ (0: off)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads")
     parser.add_argument(
         "--device",
         default="cpu",
         help="where the network runs: cpu (default), cuda, cuda:N, or auto (a GPU if any)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def device_counts(text: str) -> tuple[int, ...]:
@@ -302,32 +328,48 @@ class _Logger:
             self.bar.close()
 
 
+def _usage_error(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
-    """Train as ``args`` say; returns a process exit code."""
-    if args.snapshot_every < 0:
-        print(f"error: --snapshot-every must be >= 0, got {args.snapshot_every}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(max(1, args.threads))
+    """Train as ``args`` say; returns a process exit code (2 for a bad option, before any
+    output is written)."""
+    torch.set_num_threads(args.threads)
     try:
         device = torch_device(args.device)
     except ValueError as exc:
-        print(f"error: --device: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(f"--device: {exc}")
+    try:
+        envs = make_envs(
+            args.graphs, args.task, args.synthetic, args.synthetic_ops, args.synthetic_devices
+        )
+        ppo = PPOConfig(
+            samples=args.samples,
+            epochs=args.epochs,
+            clip=args.clip,
+            lr=args.lr,
+            entropy_coef=args.entropy_coef,
+            target_kl=args.target_kl or None,
+            deciding_nodes_only=args.deciding_nodes_only,
+            min_deviations=args.min_deviations,
+        )
+    except (KeyError, ValueError) as exc:  # an unknown graph id, PPO settings out of range
+        return _usage_error(exc.args[0] if exc.args else exc)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
-    envs = make_envs(
-        args.graphs, args.task, args.synthetic, args.synthetic_ops, args.synthetic_devices
-    )
     decides = tuple(envs[0].decides)
     state = None
     if args.resume:
         if not ckpt_path.exists():
-            print(f"error: --resume but no checkpoint at {ckpt_path}", file=sys.stderr)
-            return 2
+            return _usage_error(f"--resume but no checkpoint at {ckpt_path}")
         state = load_checkpoint(ckpt_path)
     elif args.init:
-        state = load_checkpoint(args.init)
+        try:
+            state = load_checkpoint(args.init)
+        except (FileNotFoundError, ValueError) as exc:
+            return _usage_error(f"--init: {exc}")
     if state is not None:
         config = GOConfig.from_dict(state["model_config"])
         shaping = {
@@ -338,12 +380,10 @@ def run(args: argparse.Namespace) -> int:
         for name, (value, default) in shaping.items():
             if value != default and value != getattr(config, name):
                 source = ckpt_path if args.resume else args.init
-                print(
-                    f"error: --{name.replace('_', '-')} {value} shapes a fresh policy; "
-                    f"checkpoint {source} has {name}={getattr(config, name)}",
-                    file=sys.stderr,
+                return _usage_error(
+                    f"--{name.replace('_', '-')} {value} shapes a fresh policy; "
+                    f"checkpoint {source} has {name}={getattr(config, name)}"
                 )
-                return 2
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
         try:
@@ -356,18 +396,7 @@ def run(args: argparse.Namespace) -> int:
                 tie_roles=args.tie_roles,
             )
         except ValueError as exc:  # e.g. a layer head over tree actions
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    ppo = PPOConfig(
-        samples=args.samples,
-        epochs=args.epochs,
-        clip=args.clip,
-        lr=args.lr,
-        entropy_coef=args.entropy_coef,
-        target_kl=args.target_kl or None,
-        deciding_nodes_only=args.deciding_nodes_only,
-        min_deviations=args.min_deviations,
-    )
+            return _usage_error(exc)
     trained_on = {
         "trained_on": [env.graph.name for env in envs],
         "graph_keys": [graph_key(env) for env in envs],
@@ -375,8 +404,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and state is not None:
         mismatch = resume_mismatch(state, trained_on, ppo)
         if mismatch is not None:
-            print(f"error: cannot resume {ckpt_path}: {mismatch}", file=sys.stderr)
-            return 2
+            return _usage_error(f"cannot resume {ckpt_path}: {mismatch}")
     trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed, device=device)
     if state is not None:
         trainer.load_state_dict(state, optimizer=args.resume)
@@ -384,6 +412,7 @@ def run(args: argparse.Namespace) -> int:
             for env in envs:
                 trainer.restored_best(env)
     left = args.budget - trainer.evaluations
+    out.mkdir(parents=True, exist_ok=True)
     resumed_at = trainer.iteration if args.resume else None
     logger = _Logger(out, args.budget, trainer.evaluations, args.quiet, resumed_at)
     since_save = 0

@@ -553,6 +553,33 @@ def test_train_synthetic_device_counts_cycle() -> None:
             train.device_counts(bad)
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--budget", "-5"], "argument --budget: must be >= 0, got -5"),
+        (["--save-every", "0"], "argument --save-every: must be >= 1, got 0"),
+        (["--snapshot-every", "-1"], "argument --snapshot-every: must be >= 0, got -1"),
+        (["--threads", "x"], "argument --threads: not an integer: 'x'"),
+        (["--graphs", "nope/x"], "error: unknown graph id 'nope/x'"),
+        (["--samples", "1"], "error: samples must be >= 2"),
+        (["--init", "missing.pt"], "error: --init: no GO checkpoint at"),
+    ],
+)
+def test_train_cli_bad_options_are_usage_errors(tmp_path, capsys, argv, message) -> None:
+    """A bad option exits with status 2 and one line that names it, before anything is
+    written (not a traceback, and not a run with the option silently ignored)."""
+    from agents.go import train
+
+    out = tmp_path / "run"
+    try:
+        code = train.main([*argv, "--out", str(out), "--quiet"])
+    except SystemExit as exc:  # argparse's usage error
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert not out.exists()
+
+
 def test_train_cli_resume(tmp_path, capsys) -> None:
     import argparse
 

@@ -52,12 +52,16 @@ from agents.go.ppo import (
     torch_device,
 )
 from go_gym.envs.graph_env import GraphOptEnv
+from go_gym.runner.cells import TASKS
 
-ENV_IDS = {
-    "placement": "GOPlacement-v0",
-    "priority": "GOScheduling-v0",
-    "fusion": "GOFusion-v0",
-    "joint": "GOJoint-v0",
+#: ``--task`` -> the benchmark runner's task (`go_gym.runner.cells.TASKS`): training sees the
+#: env that `go-gym bench` measures. For scheduling and fusion that fixes the human-expert
+#: placement; the envs' own default, one device, leaves a schedule nothing to decide.
+BENCH_TASKS = {
+    "placement": "placement",
+    "priority": "scheduling",
+    "fusion": "fusion",
+    "joint": "joint",
 }
 
 
@@ -78,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=(2,),
         help="GPUs for synthetic graphs; a comma-separated list cycles through the counts",
     )
-    parser.add_argument("--task", choices=sorted(ENV_IDS), default="placement")
+    parser.add_argument("--task", choices=sorted(BENCH_TASKS), default="placement")
     parser.add_argument(
         "--budget", type=at_least(0), default=4000, help="simulator evaluations (total)"
     )
@@ -189,8 +193,9 @@ def make_envs(
     synthetic_ops: int = 600,
     synthetic_devices: tuple[int, ...] = (2,),
 ) -> list[GraphOptEnv]:
-    """One single-graph env per graph (each on its suite's cluster); synthetic graph ``i``
-    runs on ``synthetic_devices[i % len(synthetic_devices)]`` GPUs."""
+    """One single-graph env per graph (each on its suite's cluster, with the decisions
+    `go-gym bench` fixes for the task); synthetic graph ``i`` runs on
+    ``synthetic_devices[i % len(synthetic_devices)]`` GPUs."""
     import go_gym  # noqa: F401  (registers the env ids)
     from go_gym.generators import random_layered_graph
     from go_gym.zoo import list_graphs, list_suites
@@ -198,15 +203,17 @@ def make_envs(
     ids: list[str] = []
     for item in filter(None, (s.strip() for s in graphs.split(","))):
         ids.extend(list_graphs(item) if item in list_suites() else [item])
-    envs = [gym.make(ENV_IDS[task], graph=g).unwrapped for g in ids]
+    env_id, fixed = TASKS[BENCH_TASKS[task]]
+    envs = [gym.make(env_id, graph=g, **fixed).unwrapped for g in ids]
     for i in range(synthetic):
         graph = random_layered_graph(synthetic_ops, seed=1000 + i, name=f"synthetic-{i}")
         envs.append(
             gym.make(
-                ENV_IDS[task],
+                env_id,
                 graph=graph,
                 cluster="p100",
                 n_devices=synthetic_devices[i % len(synthetic_devices)],
+                **fixed,
             ).unwrapped
         )
     if not envs:

@@ -9,6 +9,7 @@ takes as fixed. All decisions for all nodes arrive in one action (the GO setting
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -64,23 +65,44 @@ def resolve_graph(spec: GraphSpec) -> OpGraph:
 
 
 def resolve_cluster(
-    cluster: str | Cluster | None, n_devices: int | None, graph: GraphSpec
+    cluster: str | Cluster | None, n_devices: int | None, specs: Sequence[GraphSpec]
 ) -> Cluster:
-    """The cluster by preset name or object; by default the suite's cluster for a graph id,
-    else a 4-GPU P100 machine (the GO paper's hardware)."""
+    """The cluster by preset name or object; by default the suite's cluster of the graph ids
+    in ``specs`` (which must agree on it), else a 4-GPU P100 machine (the GO paper's
+    hardware).
+
+    Raises:
+        ValueError: graph ids of suites with different clusters and no ``cluster=`` (one
+            would silently run on the other's hardware), or ``n_devices`` contradicting a
+            given `Cluster`.
+    """
     if isinstance(cluster, Cluster):
         if n_devices is not None and n_devices != cluster.n_devices:
             raise ValueError(
                 f"n_devices={n_devices} contradicts the given cluster's {cluster.n_devices}"
             )
         return cluster
-    if cluster is None and isinstance(graph, str):
+    if cluster is None:
         from go_gym.zoo import get_entry
 
-        entry = get_entry(graph)
-        return Cluster.preset(entry.cluster, entry.n_devices if n_devices is None else n_devices)
-    if cluster is None:
-        return Cluster.preset("p100", n_devices)
+        machines: dict[tuple[str, int], str] = {}  # (preset, devices) -> a graph that wants it
+        for spec in specs:
+            if isinstance(spec, str):
+                entry = get_entry(spec)
+                name, k, label = entry.cluster, entry.n_devices, spec
+            else:
+                name, k, label = "p100", Cluster.preset("p100").n_devices, spec.name
+            machines.setdefault((name, k if n_devices is None else n_devices), label)
+        if len(machines) > 1:
+            found = "; ".join(f"{label}: {name} x{k}" for (name, k), label in machines.items())
+            raise ValueError(
+                f"the graphs run on different clusters by default ({found}); pass cluster= "
+                "and/or n_devices= to say which one the env simulates"
+            )
+        if not machines:  # a graph generator
+            return Cluster.preset("p100", n_devices)
+        name, k = next(iter(machines))
+        return Cluster.preset(name, k)
     if isinstance(cluster, str):
         return Cluster.preset(cluster, n_devices)
     raise TypeError(f"cluster must be a preset name or a Cluster, got {type(cluster).__name__}")
@@ -96,6 +118,25 @@ def _leaders(graph: OpGraph) -> NDArray[np.int64]:
         first_of = dict(zip(groups[first].tolist(), grouped[first].tolist(), strict=True))
         leader[grouped] = [first_of[g] for g in groups.tolist()]
     return leader
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _is_per_op_array(value: object) -> bool:
+    return value is not None and not isinstance(value, str)
+
+
+def _integer_valued(arr: NDArray[Any]) -> bool:
+    """Integers, or floats that hold integers (what `MultiDiscrete` samples are cast from)."""
+    if arr.dtype.kind in "iu":
+        return True
+    return arr.dtype.kind == "f" and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+
+
+#: Contexts kept for a graph generator's draws (see `GraphOptEnv.__init__`).
+SAMPLED_CONTEXTS = 8
 
 
 class GraphOptEnv(gym.Env):
@@ -130,16 +171,26 @@ class GraphOptEnv(gym.Env):
             raise ValueError(f"unknown reward {reward!r}; known rewards: {sorted(REWARDS)}")
         if not (oom_penalty > 1.0 and math.isfinite(oom_penalty)):
             raise ValueError(f"oom_penalty must be a finite number > 1, got {oom_penalty!r}")
-        if priority_levels < 1 or fusion_levels < 1:
-            raise ValueError("priority_levels and fusion_levels must be >= 1")
-        if episode_steps < 1:
-            raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
+        for name, value, least in (
+            ("priority_levels", priority_levels, 1),
+            ("fusion_levels", fusion_levels, 1),
+            ("episode_steps", episode_steps, 1),
+            ("max_nodes", max_nodes, 1),
+            ("max_edges", max_edges, 0),
+        ):
+            if value is not None and not (_is_integer(value) and value >= least):
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
         if graph is not None and graphs is not None:
             raise ValueError("pass either graph= (one graph) or graphs= (several), not both")
+        if isinstance(graphs, OpGraph):
+            raise TypeError(
+                "graphs= takes several graphs (a list, a suite name or a generator); "
+                "pass one OpGraph as graph="
+            )
         self.reward_name = reward
         self.oom_penalty = float(oom_penalty)
         self.priority_levels = int(priority_levels)
@@ -154,37 +205,50 @@ class GraphOptEnv(gym.Env):
 
         # Graphs: one fixed graph, or a pool/generator sampled at every reset.
         self._sampler: Callable[[np.random.Generator], OpGraph] | None = None
-        pool: list[OpGraph]
+        specs: list[GraphSpec]
         if graphs is None:
-            spec = DEFAULT_GRAPH if graph is None else graph
-            pool = [resolve_graph(spec)]
-            first_spec: GraphSpec = spec
+            specs = [DEFAULT_GRAPH if graph is None else graph]
         elif callable(graphs):
             if max_nodes is None or max_edges is None:
                 raise ValueError("a graph generator needs max_nodes and max_edges for padding")
+            fixed_arrays = [n for n, v in self._fixed.items() if _is_per_op_array(v)]
+            if fixed_arrays:
+                raise ValueError(
+                    f"fixed {fixed_arrays[0]} is one array for one graph; a generator's graphs "
+                    "differ (fix it by name, e.g. placement='human-expert', or not at all)"
+                )
             self._sampler = graphs
-            pool = []
-            first_spec = graph or DEFAULT_GRAPH
+            specs = []
         else:
             if isinstance(graphs, str):
                 from go_gym.zoo import list_graphs
 
-                specs: list[GraphSpec] = list(list_graphs(graphs))
+                specs = list(list_graphs(graphs))
             else:
                 specs = list(graphs)
             if not specs:
                 raise ValueError("graphs= is empty")
-            pool = [resolve_graph(s) for s in specs]
-            first_spec = specs[0]
-        self.cluster = resolve_cluster(cluster, n_devices, first_spec)
+        pool = [resolve_graph(spec) for spec in specs]
+        self.cluster = resolve_cluster(cluster, n_devices, specs)
         self._pool = pool
-        self.max_nodes = int(max_nodes or max(g.n_ops for g in pool))
-        self.max_edges = int(max_edges or max(g.n_edges for g in pool))
-        if pool and (self.max_nodes < max(g.n_ops for g in pool)):
-            raise ValueError(f"max_nodes={self.max_nodes} is smaller than a graph in graphs=")
-        if pool and (self.max_edges < max(g.n_edges for g in pool)):
-            raise ValueError(f"max_edges={self.max_edges} is smaller than a graph in graphs=")
-        self._contexts: dict[str, _GraphContext] = {}
+        self._pool_keys = frozenset(g.checksum() for g in pool)
+        self.max_nodes = int(max(g.n_ops for g in pool) if max_nodes is None else max_nodes)
+        self.max_edges = int(max(g.n_edges for g in pool) if max_edges is None else max_edges)
+        for g in pool:
+            if g.n_ops > self.max_nodes or g.n_edges > self.max_edges:
+                raise ValueError(
+                    f"graph {g.name!r} has {g.n_ops} ops and {g.n_edges} edges, more than "
+                    f"max_nodes={self.max_nodes} or max_edges={self.max_edges}"
+                )
+        # Contexts of the pool's graphs are kept; a generator's only for the last few graphs
+        # it drew (it may draw a new graph at every reset, and each context holds the
+        # graph's encoding and its reference simulation).
+        self._contexts: OrderedDict[str, _GraphContext] = OrderedDict()
+        # Fixed decisions are checked against every graph of the pool now, not at the reset
+        # that first draws a graph they do not fit.
+        for g in pool[1:]:
+            for name in ("placement", "priority", "fusion"):
+                self._fixed_decision(name, g, check_only=True)
 
         self.action_space = self._action_space()
         extra: dict[str, spaces.Space] = {}
@@ -197,6 +261,7 @@ class GraphOptEnv(gym.Env):
         )
         self._context: _GraphContext = self._context_for(pool[0] if pool else None)
         self._steps = 0
+        self._over = False
         self._last: tuple[dict[str, NDArray[np.int64]], SimResult] | None = None
         #: Simulator evaluations spent through this env (steps and `evaluate` rows): the
         #: budget unit of every searching or learning agent.
@@ -218,31 +283,53 @@ class GraphOptEnv(gym.Env):
             assert self._sampler is not None
             graph = self._sampler(np.random.default_rng(0))
         key = graph.checksum()
-        if key not in self._contexts:
+        if key in self._contexts:
+            self._contexts.move_to_end(key)
+        else:
             self._contexts[key] = self._build_context(graph)
+            drawn = [k for k in self._contexts if k not in self._pool_keys]
+            for old in drawn[: max(0, len(drawn) - SAMPLED_CONTEXTS)]:
+                del self._contexts[old]
         return self._contexts[key]
 
     def _build_context(self, graph: OpGraph) -> _GraphContext:
+        if graph.n_ops > self.max_nodes or graph.n_edges > self.max_edges:
+            raise ValueError(
+                f"graph {graph.name!r} has {graph.n_ops} ops and {graph.n_edges} edges, more "
+                f"than this env's max_nodes={self.max_nodes} or max_edges={self.max_edges}"
+            )
         n = graph.n_ops
         zeros = np.zeros(n, np.int64)
+        leader = _leaders(graph)
         fixed_placement = self._fixed_decision("placement", graph)
         fixed_priority = self._fixed_decision("priority", graph)
         fixed_fusion = self._fixed_decision("fusion", graph)
+        # Fused steps can beat the unfused bound: envs that fuse use the fused one.
+        bound = lower_bound(
+            graph, self.cluster, fused="fusion" in self.decides or fixed_fusion is not None
+        )
+        if not bound > 0:
+            raise ValueError(
+                f"graph {graph.name!r} takes no time on {self.cluster.name} (lower bound "
+                f"{bound}): every op costs nothing, so there is nothing to optimise"
+            )
         return _GraphContext(
             graph=graph,
             encoded=encode(graph, self.cluster, self.max_nodes, self.max_edges),
-            # Fused steps can beat the unfused bound: envs that fuse use the fused one.
-            lower_bound=lower_bound(
-                graph, self.cluster, fused="fusion" in self.decides or fixed_fusion is not None
-            ),
+            lower_bound=bound,
             reference=simulate(graph, self.cluster, zeros, profile=self.profile),
-            leader=_leaders(graph),
-            fixed_placement=fixed_placement,
+            leader=leader,
+            # colocated ops follow their first member, in a fixed placement as in an action
+            fixed_placement=None if fixed_placement is None else fixed_placement[leader],
             fixed_priority=fixed_priority,
             fixed_fusion=fixed_fusion,
         )
 
-    def _fixed_decision(self, name: str, graph: OpGraph) -> NDArray[np.int64] | None:
+    def _fixed_decision(
+        self, name: str, graph: OpGraph, *, check_only: bool = False
+    ) -> NDArray[np.int64] | None:
+        """The fixed ``name`` decision for ``graph`` (None: the simulator's default), checked
+        like an action; ``check_only`` validates a placer's name without running it."""
         value = self._fixed[name]
         if name in self.decides:
             return None
@@ -259,13 +346,23 @@ class GraphOptEnv(gym.Env):
 
             if value not in PLACERS:
                 raise ValueError(f"unknown placer {value!r}; known: {sorted(PLACERS)}")
+            if check_only:
+                return None
             return np.asarray(PLACERS[value](graph, self.cluster), np.int64)
         arr = np.asarray(value)
         if arr.shape != (graph.n_ops,):
             raise ValueError(
                 f"fixed {name} has shape {arr.shape}, graph {graph.name!r} has {graph.n_ops} ops"
             )
-        return arr.astype(np.int64)
+        if not _integer_valued(arr):
+            raise ValueError(f"fixed {name} must hold integers, got dtype {arr.dtype}")
+        fixed = arr.astype(np.int64)
+        high = self._choices(name)
+        bad = (fixed < 0) | (fixed >= high)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"fixed {name}[{i}] = {int(fixed[i])} is outside 0..{high - 1}")
+        return fixed
 
     # --- spaces --------------------------------------------------------------------------------
     def _choices(self, name: str) -> int:
@@ -293,19 +390,29 @@ class GraphOptEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, NDArray], dict[str, Any]]:
+        """Start an episode. ``options={"graph": spec}`` (a suite graph id or an `OpGraph`
+        that fits ``max_nodes``/``max_edges``) sets its graph instead of drawing one: how an
+        agent trained on a pool is evaluated on each of its graphs."""
         super().reset(seed=seed)
-        if self._sampler is not None:
+        options = dict(options or {})
+        chosen = options.pop("graph", None)
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; known: ['graph']")
+        if chosen is not None:
+            self._context = self._context_for(resolve_graph(chosen))
+        elif self._sampler is not None:
             self._context = self._context_for(self._sampler(self.np_random))
         elif len(self._pool) > 1:
             self._context = self._context_for(
                 self._pool[int(self.np_random.integers(len(self._pool)))]
             )
         self._steps = 0
+        self._over = False
         self._last = None
         return self._observation(None, None), self._reset_info()
 
     def step(self, action: Any) -> tuple[dict[str, NDArray], float, bool, bool, dict[str, Any]]:
-        if self._steps >= self.episode_steps:
+        if self._over:
             raise RuntimeError("the episode is over: call reset() before step()")
         decisions = self._decode(action)
         ctx = self._context
@@ -326,6 +433,7 @@ class GraphOptEnv(gym.Env):
         self.evaluations += 1
         self._last = (decisions, result)
         terminated = (not result.valid) or self._steps >= self.episode_steps
+        self._over = terminated
         info = self._reset_info()
         info.update(
             step_time=result.step_time,
@@ -456,6 +564,12 @@ class GraphOptEnv(gym.Env):
         ctx = self._context
         rows = {name: np.atleast_2d(np.asarray(decisions[name], np.int64)) for name in self.decides}
         k = next(iter(rows.values())).shape[0]
+        for name, row in rows.items():
+            if row.ndim != 2 or row.shape != (k, ctx.graph.n_ops):
+                raise ValueError(
+                    f"{name} rows have shape {row.shape}, expected ({k}, {ctx.graph.n_ops}): "
+                    f"one unpadded row of decisions per candidate for graph {ctx.graph.name!r}"
+                )
 
         def batch(name: str) -> NDArray[np.int64] | None:
             if name in rows:

@@ -27,11 +27,13 @@ _SECTIONS = """
 
     ## Starting State
     ``reset`` picks the episode's graph (the only one, or one drawn from ``graphs=`` with
-    ``self.np_random``) and returns its encoding; nothing else is random.
+    ``self.np_random``, or the one given as ``options={"graph": ...}``: an id or an
+    `OpGraph` that fits the padding) and returns its encoding; nothing else is random.
 
     ## Episode End
     Terminated after ``episode_steps`` steps (1 by default: one-shot, the GO setting), or at
-    once when a decision runs out of memory. Never truncated.
+    once when a decision runs out of memory; a step after the end is an error until
+    ``reset``. Never truncated.
 
     ## Info
     ``graph``, ``n_ops``, ``lower_bound``, ``reference_step_time`` and ``reference_valid`` (the
@@ -40,17 +42,23 @@ _SECTIONS = """
 
     ## Arguments
     - ``graph``: a suite graph id (default ``"quick-v0/rnnlm-2"``) or an `OpGraph`.
-    - ``cluster``: a preset name or a `Cluster`; default: the suite's cluster for a graph id,
-      else ``"p100"``. ``n_devices`` overrides the preset's device count.
+    - ``cluster``: a preset name or a `Cluster`; default: the suite's cluster for graph ids
+      (with ``graphs=``, ids of suites on different clusters are an error unless ``cluster=``
+      or ``n_devices=`` settles it), else ``"p100"`` (4 GPUs). ``n_devices`` overrides the
+      preset's device count.
     - ``graphs``: several graphs for transfer learning: a list of ids/graphs, a suite name, or
-      a callable ``rng -> OpGraph`` (then ``max_nodes`` and ``max_edges`` are required).
-      Observations and actions are padded to the largest graph; padded decisions are ignored.
+      a callable ``rng -> OpGraph`` (then ``max_nodes`` and ``max_edges`` are required, and
+      the env keeps the contexts of only the last few graphs it drew). Observations and
+      actions are padded to the largest graph; padded decisions are ignored.
     - ``reward``, ``oom_penalty``: see Rewards.
     - ``priority_levels`` (16), ``fusion_levels`` (2): sizes of those decision spaces.
     - ``episode_steps``: 1 for one-shot decisions, K > 1 for iterative refinement.
     - ``placement``, ``priority``, ``fusion``: the decisions this env does not take, fixed:
       ``placement`` an array or a placer name (default ``"single-device"``), ``priority`` an
-      array (default: first-ready order), ``fusion`` an array (default: no fusion).
+      array (default: first-ready order), ``fusion`` an array (default: no fusion). Arrays
+      are checked like actions (against every graph of ``graphs=``), and colocated ops
+      follow their group's first member as in an action (``fixed_decisions`` shows the
+      result).
     - ``profile``: simulator profile, ``"go"`` (default) or ``"placeto"``.
     - ``render_mode``: ``"rgb_array"`` (a Gantt chart of the last step) or ``"ansi"``.
 
@@ -89,7 +97,10 @@ class SchedulingEnv(GraphOptEnv):
 
     ## Description
     When a device is free it starts the ready op with the highest priority (ties: the lower
-    topological index). The placement is fixed (``placement=``, default one device).
+    topological index). The placement is fixed (``placement=``, default one device). On one
+    device ops run one at a time, so every order takes the same time and only peak memory
+    differs: for the scheduling problem proper fix a placement over several devices, e.g.
+    ``placement="human-expert"``, the setup `go-gym bench --task scheduling` measures.
 
     ## Action Space
     ``MultiDiscrete([priority_levels] * N)``: the priority of every op (higher runs first).
@@ -97,7 +108,7 @@ class SchedulingEnv(GraphOptEnv):
     ## Example
     >>> import gymnasium as gym
     >>> import go_gym
-    >>> env = gym.make("GOScheduling-v0", priority_levels=8)
+    >>> env = gym.make("GOScheduling-v0", placement="human-expert", priority_levels=8)
     >>> obs, info = env.reset(seed=0)
     >>> _ = env.step(env.action_space.sample())
     """

@@ -135,7 +135,7 @@ def test_graph_encoder_output_layout():
 
 
 def test_graph_policy_rejects_unequal_choices_per_node():
-    env = gym.make("GOPlacement-v0", graph=random_layered_graph(10, seed=0), n_devices=2)
+    env = gym.make("GOPlacement-v0", graph=random_layered_graph(40, seed=0), n_devices=2)
     mixed = gym.spaces.MultiDiscrete([2, 3] * 5)
     with pytest.raises(ValueError, match="GraphPolicy needs a MultiDiscrete action space"):
         GraphPolicy(env.observation_space, mixed, lambda _: 1e-3)

@@ -270,3 +270,144 @@ def test_op_kind_observation_uses_the_vocabulary():
     env = gym.make("GOPlacement-v0", graph=GRAPH)
     obs, _ = env.reset(seed=0)
     assert obs["op_kind"].max() < len(OpKind)
+
+
+def test_a_generator_keeps_only_its_last_few_graphs():
+    env = gym.make(
+        "GOPlacement-v0",
+        graphs=lambda rng: small_graph(30, int(rng.integers(10**9))),
+        max_nodes=30,
+        max_edges=200,
+        n_devices=2,
+    )
+    from go_gym.envs.graph_env import SAMPLED_CONTEXTS
+
+    for seed in range(3 * SAMPLED_CONTEXTS):
+        env.reset(seed=seed)
+    assert len(env.unwrapped._contexts) == SAMPLED_CONTEXTS  # not one per reset, forever
+    pool = gym.make("GOPlacement-v0", graphs=[small_graph(30, s) for s in range(12)], n_devices=2)
+    for seed in range(40):
+        pool.reset(seed=seed)
+    assert len(pool.unwrapped._contexts) == 12  # a pool's graphs all stay
+
+
+def test_default_cluster_of_several_graphs():
+    # quick-v0 runs on 2 P100s, synthetic-v0 on 4: no silent choice by the first graph
+    mixed = ["quick-v0/rnnlm-2", "synthetic-v0/layered-500-s0"]
+    with pytest.raises(ValueError, match=r"different clusters.*rnnlm-2: p100 x2.*p100 x4"):
+        gym.make("GOPlacement-v0", graphs=mixed)
+    assert gym.make("GOPlacement-v0", graphs=mixed, n_devices=4).unwrapped.cluster.n_devices == 4
+    same = gym.make("GOPlacement-v0", graphs=["quick-v0/rnnlm-2", "quick-v0/gnmt-3"])
+    assert same.unwrapped.cluster.name == "p100x2"
+    # a generator and OpGraphs get the documented default, a 4-GPU P100 machine
+    generated = gym.make(
+        "GOPlacement-v0", graphs=lambda rng: small_graph(30), max_nodes=30, max_edges=200
+    )
+    assert generated.unwrapped.cluster.name == "p100x4"
+    assert gym.make("GOPlacement-v0", graphs=[small_graph()]).unwrapped.cluster.name == "p100x4"
+
+
+def test_no_step_after_an_out_of_memory_end():
+    graph = small_graph()
+    tiny = Cluster.homogeneous(
+        "tiny", 2, peak_flops=1e13, mem_bandwidth=1e12, memory_bytes=1e3,
+        launch_overhead_s=1e-6, link_bandwidth=1e10, link_latency_s=1e-6,
+    )  # fmt: skip
+    env = gym.make("GOPlacement-v0", graph=graph, cluster=tiny, episode_steps=3)
+    env.reset(seed=0)
+    *_, terminated, _, info = env.step(np.zeros(graph.n_ops, np.int64))
+    assert terminated and not info["valid"]
+    with pytest.raises(RuntimeError, match="episode is over"):
+        env.unwrapped.step(np.zeros(graph.n_ops, np.int64))
+    env.reset(seed=0)
+    env.step(np.zeros(graph.n_ops, np.int64))  # a reset starts a new episode
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"graphs": "quick-v0", "placement": np.zeros(618, np.int64)},
+            "'quick-v0/gnmt-3' has 1494",
+        ),
+        ({"graph": GRAPH, "placement": np.full(618, 0.5)}, "fixed placement must hold integers"),
+        ({"graph": GRAPH, "placement": np.full(618, 5)}, r"fixed placement\[0\] = 5 is outside"),
+        ({"graph": GRAPH, "priority_levels": 2.5}, "priority_levels must be an integer >= 1"),
+        ({"graph": GRAPH, "episode_steps": 2.0}, "episode_steps must be an integer >= 1"),
+        ({"graph": GRAPH, "max_nodes": 0}, "max_nodes must be an integer >= 1"),
+        ({"graph": GRAPH, "max_nodes": 10}, "'quick-v0/rnnlm-2' has 618 ops"),
+    ],
+)
+def test_bad_options_fail_at_construction(kwargs, message):
+    """Errors at make(), naming the option, not at the reset that first meets a graph they
+    do not fit (or never, with the value silently rounded)."""
+    env_id = "GOPlacement-v0" if "placement" not in kwargs else "GOScheduling-v0"
+    with pytest.raises(ValueError, match=message):
+        gym.make(env_id, **kwargs)
+
+
+def test_a_fixed_array_cannot_serve_a_generator_and_graphs_is_not_one_graph():
+    with pytest.raises(ValueError, match="fixed placement is one array for one graph"):
+        gym.make(
+            "GOScheduling-v0",
+            graphs=lambda rng: small_graph(30),
+            max_nodes=30,
+            max_edges=200,
+            placement=np.zeros(30, np.int64),
+        )
+    with pytest.raises(TypeError, match="pass one OpGraph as graph="):
+        gym.make("GOPlacement-v0", graphs=small_graph())
+
+
+def test_a_fixed_placement_reports_what_is_simulated():
+    """Colocated ops follow their group's first member in a fixed placement as in an action,
+    and `fixed_decisions` says so instead of echoing the array given."""
+    base = small_graph(12, seed=3)
+    coloc = np.full(base.n_ops, -1)
+    coloc[[4, 7, 9]] = 0
+    graph = base.replace(colocation=coloc)
+    given = np.arange(graph.n_ops) % 2
+    env = gym.make("GOScheduling-v0", graph=graph, n_devices=2, placement=given)
+    env.reset(seed=0)
+    fixed = env.unwrapped.fixed_decisions["placement"]
+    assert fixed[7] == fixed[9] == given[4] and fixed[8] == given[8]
+    step_time = env.step(np.zeros(graph.n_ops, np.int64))[4]["step_time"]
+    expected = simulate(graph, env.unwrapped.cluster, fixed, np.zeros(graph.n_ops, np.int64))
+    assert expected.valid and step_time == expected.step_time
+
+
+def test_a_graph_that_costs_nothing_is_refused():
+    zero = go_gym.graph_from_json(
+        {
+            "name": "zero",
+            "nodes": [
+                {"id": 0, "name": "a", "compute_us": 0, "out_bytes": 0},
+                {"id": 1, "name": "b", "compute_us": 0, "out_bytes": 0},
+            ],
+            "edges": [[0, 1]],
+        }
+    )
+    with pytest.raises(ValueError, match="'zero' takes no time"):
+        gym.make("GOPlacement-v0", graph=zero)
+
+
+def test_reset_can_choose_the_graph():
+    env = gym.make("GOPlacement-v0", graphs=["quick-v0/rnnlm-2", "quick-v0/transformer-xl-2"])
+    for seed in range(4):
+        _, info = env.reset(seed=seed, options={"graph": "quick-v0/transformer-xl-2"})
+        assert info["graph"] == "quick-v0/transformer-xl-2" and info["n_ops"] == 248
+    obs, _ = env.reset(seed=0, options={"graph": small_graph(30)})  # any graph that fits
+    assert obs["node_mask"].sum() == 30
+    with pytest.raises(ValueError, match=r"unknown reset options \['graf'\]"):
+        env.reset(options={"graf": GRAPH})
+    with pytest.raises(ValueError, match="more than this env's max_nodes=618"):
+        env.reset(options={"graph": small_graph(700)})
+
+
+def test_evaluate_rows_must_be_of_the_current_graph():
+    env = gym.make("GOPlacement-v0", graph=small_graph(), n_devices=2, max_nodes=50)
+    env.reset(seed=0)
+    core = env.unwrapped
+    assert core.evaluate({"placement": np.zeros((2, 40), np.int64)}).shape == (2,)
+    with pytest.raises(ValueError, match=r"rows have shape \(2, 50\), expected \(2, 40\)"):
+        core.evaluate({"placement": np.zeros((2, 50), np.int64)})  # padded rows

@@ -553,6 +553,21 @@ def test_train_synthetic_device_counts_cycle() -> None:
             train.device_counts(bad)
 
 
+def test_train_sees_the_env_the_benchmark_measures() -> None:
+    """Scheduling and fusion train with the human-expert placement fixed, as `go-gym bench`
+    measures them; the envs' default, one device, would leave a schedule nothing to do."""
+    from agents.go import train
+    from agents.placement import place_human_expert
+
+    (env,) = train.make_envs("quick-v0/rnnlm-2", "priority")
+    assert env.decides == ("priority",)
+    expert = place_human_expert(env.graph, env.cluster)
+    np.testing.assert_array_equal(env.fixed_decisions["placement"], expert)
+    assert len(set(expert.tolist())) > 1
+    (fusion,) = train.make_envs("", "fusion", synthetic=1, synthetic_ops=40)
+    assert fusion.decides == ("fusion",) and fusion.fixed_decisions["placement"].any()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

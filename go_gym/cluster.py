@@ -15,7 +15,8 @@ parameters, constants) take no time and launch nothing. When a graph carries mea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,10 @@ class Cluster:
                 )
             object.__setattr__(self, field, arr)
         for field in ("link_bandwidth", "link_latency_s"):
-            arr = np.array(getattr(self, field), dtype=np.float64)
+            try:
+                arr = np.array(getattr(self, field), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{field} must hold numbers: {exc}") from None
             if arr.shape != (k, k):
                 raise ValueError(f"{field} has shape {arr.shape}, expected ({k}, {k})")
             off = ~np.eye(k, dtype=bool)
@@ -83,8 +87,18 @@ class Cluster:
             if bad.any():
                 s, d = np.argwhere(off)[int(np.flatnonzero(bad)[0])]
                 raise ValueError(f"link {names[s]} -> {names[d]}: {field} = {float(arr[s, d])!r}")
-            arr.setflags(write=False)
-            object.__setattr__(self, field, arr)
+            object.__setattr__(self, field, _read_only_view(arr))
+
+    # --- immutability: copies are the cluster itself, pickles rebuild through validation ----
+    def __copy__(self) -> Cluster:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Cluster:
+        return self
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickle the fields; unpickling validates them again (and freezes the arrays)."""
+        return _rebuild_cluster, ({f.name: getattr(self, f.name) for f in fields(self)},)
 
     @property
     def n_devices(self) -> int:
@@ -105,19 +119,29 @@ class Cluster:
         link_latency_s: float | ArrayLike,
         device_prefix: str = "/device:GPU:",
     ) -> Cluster:
-        """A cluster of ``n_devices`` identical devices; links uniform unless given as matrices."""
-        if int(n_devices) < 1:
+        """A cluster of ``n_devices`` identical devices; links uniform unless given as matrices.
+
+        Per-device figures are numbers (or one value per device); ``link_bandwidth`` and
+        ``link_latency_s`` are numbers or ``(n_devices, n_devices)`` matrices indexed
+        ``[src, dst]``.
+
+        Raises:
+            ValueError: naming the argument: ``n_devices`` not an integer >= 1, a figure
+                that is not a number, or an array of the wrong shape; and anything the
+                `Cluster` constructor rejects.
+        """
+        k = _device_count(n_devices)
+        if k < 1:
             raise ValueError(f"n_devices must be >= 1, got {n_devices}")
-        k = int(n_devices)
         return cls(
             name=name,
             device_names=tuple(f"{device_prefix}{i}" for i in range(k)),
-            peak_flops=np.full(k, peak_flops),
-            mem_bandwidth=np.full(k, mem_bandwidth),
-            memory_bytes=np.full(k, memory_bytes),
-            launch_overhead_s=np.full(k, launch_overhead_s),
-            link_bandwidth=np.broadcast_to(np.asarray(link_bandwidth, float), (k, k)).copy(),
-            link_latency_s=np.broadcast_to(np.asarray(link_latency_s, float), (k, k)).copy(),
+            peak_flops=_per_device("peak_flops", peak_flops, k),
+            mem_bandwidth=_per_device("mem_bandwidth", mem_bandwidth, k),
+            memory_bytes=_per_device("memory_bytes", memory_bytes, k),
+            launch_overhead_s=_per_device("launch_overhead_s", launch_overhead_s, k),
+            link_bandwidth=_per_link("link_bandwidth", link_bandwidth, k),
+            link_latency_s=_per_link("link_latency_s", link_latency_s, k),
         )
 
     @classmethod
@@ -128,11 +152,16 @@ class Cluster:
             ValueError: for an unknown preset name (the message lists the known ones) or a
                 device count the preset does not support.
         """
+        if not isinstance(name, str):
+            raise ValueError(
+                f"cluster preset name must be a string, got {name!r}; "
+                f"known presets: {sorted(PRESETS)}"
+            )
         key = name.lower()
         if key not in PRESETS:
             raise ValueError(f"unknown cluster preset {name!r}; known presets: {sorted(PRESETS)}")
         spec = PRESETS[key]
-        k = spec["n_devices"] if n_devices is None else int(n_devices)
+        k = spec["n_devices"] if n_devices is None else _device_count(n_devices)
         if not 1 <= k <= spec["max_devices"]:
             raise ValueError(
                 f"preset {key!r} supports 1..{spec['max_devices']} devices, got {n_devices}"
@@ -156,14 +185,85 @@ class Cluster:
         )
 
 
+def _rebuild_cluster(values: dict[str, Any]) -> Cluster:
+    """Unpickle a `Cluster` (see ``Cluster.__reduce__``): through the validating constructor."""
+    return Cluster(**values)
+
+
+def _read_only_view(arr: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A read-only view of ``arr``, which owns its data: unlike ``arr`` itself, a view of a
+    read-only array cannot be made writable again with ``setflags(write=True)``."""
+    arr.setflags(write=False)
+    return arr.view()
+
+
+def _device_count(value: Any) -> int:
+    """``n_devices`` as an int: an integer (Python or NumPy), never truncated from a float."""
+    if isinstance(value, bool):
+        raise ValueError(f"n_devices must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(
+            f"n_devices must be an integer, got {value!r} ({type(value).__name__})"
+        ) from None
+
+
+def _numbers(field: str, value: Any) -> NDArray[np.float64]:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field} must be a number or an array of numbers: {exc}") from None
+
+
+def _per_device(field: str, value: Any, k: int) -> NDArray[np.float64]:
+    """A number for every device, or one value per device (shape (k,))."""
+    arr = _numbers(field, value)
+    if arr.ndim == 0:
+        return np.full(k, arr[()])
+    if arr.shape != (k,):
+        raise ValueError(
+            f"{field} must be a number or one value per device, shape ({k},); got shape {arr.shape}"
+        )
+    return arr
+
+
+def _per_link(field: str, value: Any, k: int) -> NDArray[np.float64]:
+    """A number for every link, or a (k, k) matrix indexed [src, dst]."""
+    arr = _numbers(field, value)
+    if arr.ndim == 0:
+        return np.full((k, k), arr[()])
+    if arr.shape != (k, k):
+        raise ValueError(
+            f"{field} must be a number or a ({k}, {k}) matrix indexed [src, dst]; got shape "
+            f"{arr.shape}"
+        )
+    return arr.copy()
+
+
 def _vector(field: str, value: Any, k: int) -> NDArray[np.float64]:
-    arr = np.array(value, dtype=np.float64)
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field} must hold numbers: {exc}") from None
     if arr.shape != (k,):
         raise ValueError(f"{field} has shape {arr.shape}, expected ({k},): one value per device")
     if np.isnan(arr).any() or np.isinf(arr).any():
         raise ValueError(f"{field} holds NaN or infinite values")
-    arr.setflags(write=False)
-    return arr
+    return _read_only_view(arr)
+
+
+def _check_graph_cluster(func: str, graph: Any, cluster: Any) -> None:
+    """`OpGraph` and `Cluster` arguments, in that order, or a TypeError naming the mix-up."""
+    if not isinstance(graph, OpGraph):
+        raise TypeError(
+            f"{func}(graph, cluster): graph must be a go_gym OpGraph, got {type(graph).__name__}"
+        )
+    if not isinstance(cluster, Cluster):
+        raise TypeError(
+            f"{func}(graph, cluster): cluster must be a go_gym Cluster, got "
+            f"{type(cluster).__name__}"
+        )
 
 
 def _uniform(bandwidth: float, latency: float) -> Any:
@@ -286,6 +386,7 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     Uses the graph's measured times (the same on every device) when it carries them, the
     roofline otherwise. Inputs, parameters and constants take 0 s.
     """
+    _check_graph_cluster("op_times", graph, cluster)
     kernel = is_kernel(graph.op_kind)
     if graph.measured_us is not None:
         times = np.repeat((graph.measured_us / 1e6)[:, None], cluster.n_devices, axis=1)
@@ -313,6 +414,7 @@ def op_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     members' sum less one launch per extra kernel: the floor is the measured time, less the
     largest launch for LIGHT ops. Non-kernel ops take 0.
     """
+    _check_graph_cluster("op_time_floor", graph, cluster)
     kernel = is_kernel(graph.op_kind)
     light = _IS_LIGHT[graph.op_kind]
     if graph.measured_us is not None:
@@ -345,6 +447,24 @@ def group_boundary_bytes(graph: OpGraph, group: NDArray[np.int64], n_groups: int
     return np.maximum(own - reads_saved - writes_saved, 0.0)
 
 
+def _group_ids(graph: OpGraph, group: Any) -> NDArray[np.int64]:
+    """``group`` as (n_ops,) int64 group ids: integers, or floats that are whole numbers."""
+    try:
+        g = np.asarray(group)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ValueError(f"group must be one integer group id per op: {exc}") from None
+    if g.shape != (graph.n_ops,):
+        raise ValueError(f"group has shape {g.shape}, expected ({graph.n_ops},)")
+    if g.dtype.kind == "f":
+        bad = ~np.isfinite(g) | (g != np.round(g))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"group[{i}] = {float(g[i])!r} is not an integer group id")
+    elif g.dtype.kind not in "iu" and g.size:
+        raise ValueError(f"group must hold integer group ids, got dtype {g.dtype}")
+    return g.astype(np.int64, copy=False)
+
+
 def fused_group_times(
     graph: OpGraph, cluster: Cluster, group: ArrayLike, n_groups: int | None = None
 ) -> NDArray[np.float64]:
@@ -357,10 +477,17 @@ def fused_group_times(
     measured times, a group takes the sum of its members' times less one launch overhead per
     extra kernel member, so fusing measured ops saves exactly their launches.
     """
-    g = np.asarray(group, dtype=np.int64)
-    if g.shape != (graph.n_ops,):
-        raise ValueError(f"group has shape {g.shape}, expected ({graph.n_ops},)")
-    k = int(g.max()) + 1 if n_groups is None else int(n_groups)
+    _check_graph_cluster("fused_group_times", graph, cluster)
+    g = _group_ids(graph, group)
+    if n_groups is None:
+        k = int(g.max()) + 1 if g.size else 0
+    elif isinstance(n_groups, bool):
+        raise ValueError(f"n_groups must be an integer, got {n_groups!r}")
+    else:
+        try:
+            k = operator.index(n_groups)
+        except TypeError:
+            raise ValueError(f"n_groups must be an integer, got {n_groups!r}") from None
     if g.size and (g.min() < 0 or g.max() >= k):
         raise ValueError(f"group ids must lie in 0..{k - 1}")
     kernel = is_kernel(graph.op_kind)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,8 +155,21 @@ class OpGraph:
         fields.update(_derive(n, src, dst, e_bytes, e_tensor, names))
         for key, value in fields.items():
             if isinstance(value, np.ndarray):
-                value.setflags(write=False)
+                value = _read_only_view(value)
             object.__setattr__(self, key, value)
+
+    # --- immutability: copies are the graph itself, pickles rebuild through the constructor --
+    def __copy__(self) -> OpGraph:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpGraph:
+        return self
+
+    def __reduce__(self) -> tuple[Any, tuple[str, dict[str, Any]]]:
+        """Pickle the stored fields only; unpickling validates them again and derives the
+        rest, so a pickled graph (e.g. sent to a vector env's worker) is as frozen and as
+        checked as the original."""
+        return _rebuild, (self.name, {key: getattr(self, key) for key in STORED_FIELDS})
 
     # --- sizes and summaries ------------------------------------------------------------------
     @property
@@ -174,12 +188,36 @@ class OpGraph:
         return int(self.tensor_op.shape[0])
 
     def successors(self, op: int) -> NDArray[np.int32]:
-        """Ops that consume an output of ``op`` (a view into the CSR arrays)."""
-        return self.succ[self.succ_ptr[op] : self.succ_ptr[op + 1]]
+        """Ops that consume an output of ``op`` (a view into the CSR arrays).
+
+        Raises:
+            IndexError: if ``op`` is not an op index ``0 .. n_ops-1`` (no negative indexing).
+        """
+        i = self._op_arg(op)
+        return self.succ[self.succ_ptr[i] : self.succ_ptr[i + 1]]
 
     def predecessors(self, op: int) -> NDArray[np.int32]:
-        """Ops whose outputs ``op`` consumes (a view into the CSR arrays)."""
-        return self.pred[self.pred_ptr[op] : self.pred_ptr[op + 1]]
+        """Ops whose outputs ``op`` consumes (a view into the CSR arrays).
+
+        Raises:
+            IndexError: if ``op`` is not an op index ``0 .. n_ops-1`` (no negative indexing).
+        """
+        i = self._op_arg(op)
+        return self.pred[self.pred_ptr[i] : self.pred_ptr[i + 1]]
+
+    def _op_arg(self, op: Any) -> int:
+        if isinstance(op, bool):
+            raise TypeError(f"op must be an op index (an integer), got {op!r}")
+        try:
+            i = operator.index(op)
+        except TypeError:
+            raise TypeError(f"op must be an op index (an integer), got {op!r}") from None
+        if not 0 <= i < self.n_ops:
+            raise IndexError(
+                f"op {i} is out of range: graph {self.name!r} has {self.n_ops} ops "
+                f"(valid: 0..{self.n_ops - 1})"
+            )
+        return i
 
     def op_index(self, op_name: str) -> int:
         """Index of the op called ``op_name``; raises KeyError naming it if there is none."""
@@ -252,6 +290,25 @@ STORED_FIELDS: tuple[str, ...] = (
 )
 
 
+def _rebuild(name: str, fields: dict[str, Any]) -> OpGraph:
+    """Unpickle an `OpGraph` (see ``OpGraph.__reduce__``): through the validating constructor."""
+    return OpGraph(name=name, **fields)
+
+
+def _read_only_view(arr: NDArray[Any]) -> NDArray[Any]:
+    """A read-only view of an array that owns read-only data.
+
+    ``setflags(write=True)`` succeeds on a read-only array that owns its data (or whose
+    memory belongs to a writable array or to numba), but never on a view of a read-only
+    owner; arrays that do not own their memory are copied first so that nothing writable
+    stays behind them.
+    """
+    if arr.base is not None:
+        arr = arr.copy()
+    arr.setflags(write=False)
+    return arr.view()
+
+
 # --- validation helpers ----------------------------------------------------------------------
 def _op(names: NDArray[np.str_], i: int) -> str:
     return f"op {i} ({str(names[i])!r})"
@@ -270,7 +327,10 @@ def _str_array(field: str, value: Any, n: int | None = None) -> NDArray[np.str_]
 
 
 def _int_array(field: str, value: Any, n: int | None = None) -> NDArray[np.int32]:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise GraphError(f"{field} must be a sequence of integers: {exc}") from None
     if arr.size == 0:
         arr = arr.astype(np.int64).reshape(0)
     if arr.ndim != 1:
@@ -280,7 +340,7 @@ def _int_array(field: str, value: Any, n: int | None = None) -> NDArray[np.int32
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise GraphError(f"{field}[{i}] = {float(arr[i])!r} is not an integer")
-    elif arr.dtype.kind not in "iub":
+    elif arr.dtype.kind not in "iu":  # booleans are not ids, kinds or labels
         raise GraphError(f"{field} must hold integers, got dtype {arr.dtype}")
     if n is not None and arr.shape[0] != n:
         raise GraphError(f"{field} has {arr.shape[0]} entries, expected {n}")

@@ -21,11 +21,17 @@ JSON form (what other tools can write by hand)::
      "edges": [[0, 1], ...]}
 
 Each node has one output tensor of ``out_bytes`` read by all its children, and ``compute_us``
-is its measured time (give it for every node or for none). Optional node fields: ``op_kind``
-(a name such as ``"matmul"`` or an id), ``flops``, ``bytes_read``, ``bytes_written`` (default:
-``out_bytes``), ``persistent_bytes``, ``temp_bytes``, ``scope``, ``layer``, ``colocation``.
-An edge may also be ``[src, dst, bytes, tensor]`` to carry one of several outputs; that is the
-form `graph_to_json` writes, so any `OpGraph` survives a JSON round trip bit for bit.
+is its measured time (give it for every node or for none; ``measured_us``, the name `OpGraph`
+and `to_networkx` use, is accepted for it). Optional node fields: ``name`` (a string; default:
+the id), ``op_kind`` (a name such as ``"matmul"`` or an integer id), ``flops``, ``bytes_read``,
+``bytes_written`` (default: ``out_bytes``), ``persistent_bytes``, ``temp_bytes``, ``scope`` (a
+string), ``layer``, ``colocation`` (integers). An edge may also be ``[src, dst, bytes,
+tensor]`` (or an object with ``src``, ``dst`` and optional ``bytes`` and ``tensor``) to carry one
+of several outputs; that is the form `graph_to_json` writes, so any `OpGraph` survives a JSON
+round trip bit for bit. Top-level fields: ``nodes``, ``edges``, and optionally ``name``,
+``format`` (``"go_gym.graph.json"``) and ``version`` (a newer version than this go_gym reads is
+refused, as `load_graph` refuses newer files). Any other field, at any level, is an error
+naming it (a misspelt field would otherwise be silently dropped).
 """
 
 from __future__ import annotations
@@ -149,20 +155,67 @@ def load_graph(path: str | os.PathLike[str]) -> OpGraph:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no graph file at {path}")
+    unreadable = (
+        f"{path}: not a readable go_gym graph file (truncated, corrupted or another format)"
+    )
+    with open(path, "rb") as f:
+        start = f.read(64)
+    if not start.startswith(_ZIP_MAGIC):
+        # np.load would try pickle on anything that is not .npy/.npz, and its error advises
+        # allow_pickle=True: never the right advice for a graph file.
+        if start.lstrip()[:1] in (b"{", b"["):
+            raise GraphError(
+                f"{unreadable}: it holds JSON text; a graph in go_gym's JSON form is read with "
+                f"go_gym.graph_from_json(open({str(path)!r}).read())"
+            )
+        if not start:
+            what = "the file is empty"
+        elif start.startswith(b"\x93NUMPY"):
+            what = "a single NumPy array (.npy)"
+        else:
+            what = "no zip archive"
+        raise GraphError(f"{unreadable}: {what}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             members = dict(npz.items())
     # Reading is the trust boundary: zipfile, zlib and NumPy's header parser each raise their
     # own exception types on damaged input, and every one of them means the same thing here.
     except Exception as exc:
-        raise GraphError(
-            f"{path}: not a readable go_gym graph file (truncated, corrupted or another "
-            f"format): {type(exc).__name__}: {exc}"
-        ) from None
+        raise GraphError(f"{unreadable}: {type(exc).__name__}: {exc}") from None
     try:
         return _graph_from_members(members)
     except GraphError as exc:
         raise GraphError(f"{path}: {exc}") from None
+    # Members are checked one by one below; this is the net for a damage nobody foresaw, so
+    # that it still reads as a bad file and names it.
+    except (TypeError, ValueError, IndexError, OverflowError, KeyError, AttributeError) as exc:
+        raise GraphError(f"{path}: malformed graph file: {type(exc).__name__}: {exc}") from None
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _check_version(version: Any, where: str = "header") -> None:
+    """The format version of a file or JSON document: an integer this go_gym can read."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise GraphError(f"{where} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise GraphError(
+            f"written by a newer go_gym (format version {version}; this go_gym reads up to "
+            f"{FORMAT_VERSION}): upgrade go_gym to read it"
+        )
+
+
+def _member(members: dict[str, NDArray[Any]], key: str, *, blob: bool = False) -> NDArray[Any]:
+    """A one-dimensional member array: uint8 bytes (``blob``) or integers."""
+    arr = members[key]
+    ok = arr.dtype == np.uint8 if blob else arr.dtype.kind in "iu"
+    if arr.ndim != 1 or not ok:
+        raise GraphError(
+            f"array {key!r} must be one-dimensional {'uint8' if blob else 'integers'}, got "
+            f"{arr.dtype} with shape {arr.shape}"
+        )
+    return arr
 
 
 def _graph_from_members(members: dict[str, NDArray[Any]]) -> OpGraph:
@@ -174,13 +227,19 @@ def _graph_from_members(members: dict[str, NDArray[Any]]) -> OpGraph:
         raise GraphError(f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise GraphError("not a go_gym graph file (wrong format name in header)")
-    version = header.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise GraphError(f"header has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
+    _check_version(header.get("version"))
+    for key in ("n_ops", "n_edges"):
+        value = header.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise GraphError(f"header field {key!r} must be a non-negative integer, got {value!r}")
+    if not isinstance(header.get("name"), str) or not header["name"]:
         raise GraphError(
-            f"written by a newer go_gym (format version {version}; this go_gym reads up to "
-            f"{FORMAT_VERSION}): upgrade go_gym to read it"
+            f"header field 'name' must be a non-empty string, got {header.get('name')!r}"
+        )
+    if not isinstance(header.get("has_measured_us", False), bool):
+        raise GraphError(
+            f"header field 'has_measured_us' must be true or false, got "
+            f"{header['has_measured_us']!r}"
         )
     required = ["names_blob", "names_offsets", "scopes_blob", "scopes_offsets", "scope_index"]
     missing = [k for k in [*required, *_NUMERIC_FIELDS] if k not in members]
@@ -188,15 +247,20 @@ def _graph_from_members(members: dict[str, NDArray[Any]]) -> OpGraph:
         missing.append("measured_us")
     if missing:
         raise GraphError(f"file lacks arrays {missing}")
-    names = _decode_strings(members["names_blob"], members["names_offsets"])
-    scope_table = np.array(
-        _decode_strings(members["scopes_blob"], members["scopes_offsets"]), dtype=np.str_
+    names = _decode_strings(
+        _member(members, "names_blob", blob=True), _member(members, "names_offsets")
     )
-    scope_index = members["scope_index"]
+    scope_table = np.array(
+        _decode_strings(
+            _member(members, "scopes_blob", blob=True), _member(members, "scopes_offsets")
+        ),
+        dtype=np.str_,
+    )
+    scope_index = _member(members, "scope_index")
     if scope_index.size and (scope_index.min() < 0 or scope_index.max() >= scope_table.size):
         raise GraphError("scope index points outside the scope table")
     graph = OpGraph(
-        name=str(header.get("name", "")),
+        name=header["name"],
         op_names=names,
         scope=scope_table[scope_index] if scope_index.size else np.zeros(0, np.str_),
         measured_us=members.get("measured_us") if header.get("has_measured_us") else None,
@@ -213,10 +277,84 @@ def _graph_from_members(members: dict[str, NDArray[Any]]) -> OpGraph:
 
 
 # --- JSON interchange ------------------------------------------------------------------------
+def _shown(value: Any) -> str:
+    """``repr`` of a value for a message, short even for a huge integer."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 def _number(where: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A cost or size: a real number (Python or NumPy; not a bool, not a string) as a float."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
         raise GraphError(f"{where}: {key} must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise GraphError(
+            f"{where}: {key} = {_shown(value)} is too large for a float (at most ~1.8e308)"
+        ) from None
+
+
+def _integer(where: str, key: str, value: Any, *, whole_floats: bool = False) -> int:
+    """An id or label: an integer (Python or NumPy; not a bool) in the 32-bit range; with
+    ``whole_floats`` also a float that is a whole number. Never truncated."""
+    if isinstance(value, float | np.floating) and whole_floats and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise GraphError(f"{where}: {key} must be an integer, got {value!r}")
+    value = int(value)
+    if not -(2**31) <= value < 2**31:
+        raise GraphError(f"{where}: {key} = {_shown(value)} is outside the 32-bit range")
+    return value
+
+
+def _name(where: str, value: Any) -> str:
+    """An op (or graph) name: a string, or an integer written as one (as ids are)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    raise GraphError(f"{where}: name must be a string, got {value!r}")
+
+
+def _scope(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise GraphError(f"{where}: scope must be a string, got {value!r}")
+    return value
+
+
+def _kind(where: str, value: Any) -> int:
+    try:
+        return int(parse_op_kind(value))
+    except ValueError as exc:
+        raise GraphError(f"{where}: {exc}") from None
+
+
+def _measured(where: str, node: Mapping[Any, Any], *, none_is_absent: bool) -> float | None:
+    """A node's measured time in µs from ``compute_us`` or ``measured_us`` (the two names
+    the JSON form and `OpGraph` / networkx use for it), or None if it has none."""
+    keys = [k for k in ("compute_us", "measured_us") if k in node]
+    if none_is_absent:
+        keys = [k for k in keys if node[k] is not None]
+    if len(keys) == 2:
+        raise GraphError(
+            f"{where}: gives both compute_us and measured_us (two names of one measured "
+            "time): give one"
+        )
+    return _number(where, keys[0], node[keys[0]]) if keys else None
+
+
+def _no_unknown(where: str, obj: Mapping[Any, Any], known: frozenset[str], what: str) -> None:
+    extra = [k for k in obj if k not in known]
+    if extra:
+        s = "s" if len(extra) > 1 else ""
+        raise GraphError(
+            f"{where}: unknown field{s} {', '.join(map(repr, extra))}; {what} has only "
+            f"{', '.join(sorted(known))}"
+        )
 
 
 def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
@@ -224,8 +362,9 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
 
     Raises:
         GraphError: naming the node or edge at fault (missing or duplicate id, unknown node
-            in an edge, a non-numeric cost, compute_us given for some nodes only, ...), or
-            anything the `OpGraph` constructor rejects.
+            in an edge, a non-numeric cost, compute_us given for some nodes only, a field
+            the form does not have, ...), a document of another format or of a newer format
+            version, or anything the `OpGraph` constructor rejects.
     """
     if isinstance(obj, str):
         try:
@@ -234,9 +373,17 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
             raise GraphError(f"not valid JSON: {exc}") from None
     if not isinstance(obj, Mapping):
         raise GraphError(f"a JSON graph must be an object, got {type(obj).__name__}")
+    _no_unknown("JSON graph", obj, _JSON_TOP_FIELDS, "a JSON graph")
+    if "format" in obj and obj["format"] != JSON_FORMAT_NAME:
+        raise GraphError(
+            f"not a go_gym JSON graph: format is {obj['format']!r}, expected {JSON_FORMAT_NAME!r}"
+        )
+    if "version" in obj:
+        _check_version(obj["version"], "JSON graph")
     for key in ("nodes", "edges"):
         if not isinstance(obj.get(key), list):
             raise GraphError(f"a JSON graph needs a list under {key!r}")
+    graph_name = _name("JSON graph", obj["name"]) if "name" in obj else ""
     nodes: list[Any] = obj["nodes"]
     index: dict[Any, int] = {}
     cols: dict[str, list[Any]] = {k: [] for k in _JSON_NODE_FIELDS}
@@ -254,26 +401,19 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
             raise GraphError(f"{where}: duplicate id {node_id!r}")
         index[node_id] = i
         where = f"node {node_id!r}"
-        names.append(str(node.get("name", node_id)))
+        _no_unknown(where, node, _JSON_NODE_KEYS, "a node")
+        names.append(_name(where, node["name"]) if "name" in node else str(node_id))
         out_bytes.append(_number(where, "out_bytes", node.get("out_bytes", 0)))
-        measured.append(
-            _number(where, "compute_us", node["compute_us"]) if "compute_us" in node else None
-        )
-        try:
-            cols["op_kind"].append(int(parse_op_kind(node.get("op_kind", OpKind.OTHER))))
-        except ValueError as exc:
-            raise GraphError(f"{where}: {exc}") from None
+        measured.append(_measured(where, node, none_is_absent=False))
+        cols["op_kind"].append(_kind(where, node.get("op_kind", OpKind.OTHER)))
         for key in ("flops", "bytes_read", "persistent_bytes", "temp_bytes"):
             cols[key].append(_number(where, key, node.get(key, 0)))
         cols["bytes_written"].append(
             _number(where, "bytes_written", node.get("bytes_written", out_bytes[-1]))
         )
         for key in ("layer", "colocation"):
-            value = node.get(key, -1)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise GraphError(f"{where}: {key} must be an integer, got {value!r}")
-            cols[key].append(value)
-        cols["scope"].append(str(node.get("scope", "")))
+            cols[key].append(_integer(where, key, node.get(key, -1)))
+        cols["scope"].append(_scope(where, node.get("scope", "")))
     if any(m is None for m in measured) and not all(m is None for m in measured):
         missing = next(nodes[i]["id"] for i, m in enumerate(measured) if m is None)
         raise GraphError(f"node {missing!r}: compute_us is given for some nodes but not this one")
@@ -283,7 +423,8 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
     for e, edge in enumerate(obj["edges"]):
         fields = _edge_fields(e, edge)
         for end in fields[:2]:
-            if end not in index:
+            # Ids are ints or strings: True or 1.0 would otherwise find node 1 by equality.
+            if not isinstance(end, int | str) or isinstance(end, bool) or end not in index:
                 raise GraphError(f"edge {e} {list(fields[:2])!r}: unknown node id {end!r}")
         s, d = index[fields[0]], index[fields[1]]
         src.append(s)
@@ -291,7 +432,7 @@ def graph_from_json(obj: Mapping[str, Any] | str) -> OpGraph:
         e_bytes.append(out_bytes[s] if fields[2] is None else fields[2])
         e_tensor.append(fields[3])
     return OpGraph(
-        name=str(obj.get("name") or "graph"),
+        name=graph_name or "graph",
         op_names=names,
         measured_us=measured_us,
         edge_src=np.array(src, np.int64),
@@ -313,6 +454,11 @@ _JSON_NODE_FIELDS = (
     "layer",
     "colocation",
 )
+_JSON_TOP_FIELDS = frozenset({"format", "version", "name", "nodes", "edges"})
+_JSON_NODE_KEYS = frozenset(
+    {"id", "name", "compute_us", "measured_us", "out_bytes", *_JSON_NODE_FIELDS}
+)
+_JSON_EDGE_KEYS = frozenset({"src", "dst", "bytes", "tensor"})
 
 
 def _edge_fields(e: int, edge: Any) -> tuple[Any, Any, float | None, int]:
@@ -321,13 +467,12 @@ def _edge_fields(e: int, edge: Any) -> tuple[Any, Any, float | None, int]:
     if isinstance(edge, Mapping):
         if "src" not in edge or "dst" not in edge:
             raise GraphError(f"edge {e}: an edge object needs 'src' and 'dst'")
+        _no_unknown(f"edge {e}", edge, _JSON_EDGE_KEYS, "an edge object")
         edge = [edge["src"], edge["dst"], edge.get("bytes"), edge.get("tensor", 0)]
     if not isinstance(edge, list | tuple) or len(edge) not in (2, 4):
         raise GraphError(f"edge {e}: must be [src, dst] or [src, dst, bytes, tensor], got {edge!r}")
     nbytes = None if len(edge) == 2 or edge[2] is None else _number(f"edge {e}", "bytes", edge[2])
-    tensor = 0 if len(edge) == 2 else edge[3]
-    if isinstance(tensor, bool) or not isinstance(tensor, int):
-        raise GraphError(f"edge {e}: tensor must be an integer, got {tensor!r}")
+    tensor = 0 if len(edge) == 2 else _integer(f"edge {e}", "tensor", edge[3])
     return edge[0], edge[1], nbytes, tensor
 
 
@@ -401,53 +546,72 @@ def from_networkx(g: nx.DiGraph, name: str | None = None) -> OpGraph:
 
     Nodes may be any hashables (ops are numbered in ``g.nodes`` order); node attributes use
     the names of `to_networkx` and default like the JSON form (``name`` defaults to
-    ``str(node)``). Edge attribute ``bytes`` defaults to 0; the output tensor is the edge
-    key of a multigraph, else the ``tensor`` attribute (default 0).
+    ``str(node)``); ``compute_us``, the JSON form's name of the measured time, is accepted for
+    ``measured_us``. Costs and sizes must be numbers, ``layer``, ``colocation``, ``tensor`` and
+    ``index`` integers (or floats that are whole numbers), ``name`` and ``scope`` strings;
+    other attributes are ignored (networkx graphs often carry drawing or tool attributes).
+    Edge attribute ``bytes`` defaults to 0; the output tensor is the edge key of a multigraph,
+    else the ``tensor`` attribute (default 0).
+
+    Raises:
+        GraphError: naming the node or edge whose attribute is wrong, or anything the
+            `OpGraph` constructor rejects.
     """
     if not isinstance(g, nx.DiGraph):
         raise GraphError(f"from_networkx expects a directed networkx graph, got {type(g).__name__}")
     nodes = list(g.nodes)
     index = {n: i for i, n in enumerate(nodes)}
-    data = [g.nodes[n] for n in nodes]
-
-    def col(key: str, default: Any) -> list[Any]:
-        return [d.get(key, default) for d in data]
-
-    measured = col("measured_us", None)
+    names: list[str] = []
+    kinds: list[int] = []
+    scopes: list[str] = []
+    measured: list[float | None] = []
+    floats: dict[str, list[float]] = {k: [] for k in _COST_FIELDS}
+    labels: dict[str, list[int]] = {"layer": [], "colocation": []}
+    for n in nodes:
+        d = g.nodes[n]
+        where = f"node {n!r}"
+        names.append(_name(where, d["name"]) if "name" in d else str(n))
+        kinds.append(_kind(where, d.get("op_kind", OpKind.OTHER)))
+        for key, values in floats.items():
+            values.append(_number(where, key, d.get(key, 0.0)))
+        for key, ids in labels.items():
+            ids.append(_integer(where, key, d.get(key, -1), whole_floats=True))
+        scopes.append(_scope(where, d.get("scope", "")))
+        measured.append(_measured(where, d, none_is_absent=True))
     has_measured = any(m is not None for m in measured)
     if has_measured and any(m is None for m in measured):
         missing = nodes[measured.index(None)]
         raise GraphError(f"node {missing!r}: measured_us is given for some nodes but not this one")
-    try:
-        kinds = [int(parse_op_kind(k)) for k in col("op_kind", OpKind.OTHER)]
-    except ValueError as exc:
-        raise GraphError(str(exc)) from None
-    # (src, dst, output tensor, attributes): a multigraph's integer key is the tensor index.
-    if g.is_multigraph():
-        edges = [
-            (u, v, d.get("tensor", k if isinstance(k, int) else 0), d)
-            for u, v, k, d in g.edges(keys=True, data=True)
-        ]
-    else:
-        edges = [(u, v, d.get("tensor", 0), d) for u, v, d in g.edges(data=True)]
+    # (src, dst, output tensor, bytes, attributes): a multigraph's integer key is the tensor.
+    edges: list[tuple[int, int, int, float, Any]] = []
+    keyed = g.is_multigraph()
+    for u, v, *key, d in g.edges(keys=True, data=True) if keyed else g.edges(data=True):
+        where = f"edge {u!r} -> {v!r}" + (f" (key {key[0]!r})" if keyed else "")
+        if "tensor" in d:
+            tensor = _integer(where, "tensor", d["tensor"], whole_floats=True)
+        elif keyed and isinstance(key[0], int | np.integer) and not isinstance(key[0], bool):
+            tensor = _integer(where, "key (the output tensor)", key[0])
+        else:
+            tensor = 0
+        nbytes = _number(where, "bytes", d.get("bytes", 0.0))
+        edges.append((index[u], index[v], tensor, nbytes, (where, d)))
     # networkx lists edges by adjacency; restore the original order when it was recorded.
-    if edges and all("index" in d for *_, d in edges):
-        edges.sort(key=lambda edge: edge[3]["index"])
+    if edges and all("index" in d for *_, (_, d) in edges):
+        order = [_integer(w, "index", d["index"], whole_floats=True) for *_, (w, d) in edges]
+        edges = [edge for _, edge in sorted(zip(order, edges, strict=True), key=lambda x: x[0])]
     return OpGraph(
         name=name or str(g.graph.get("name") or "graph"),
-        op_names=[str(d.get("name", n)) for n, d in zip(nodes, data, strict=True)],
+        op_names=names,
         op_kind=kinds,
-        flops=col("flops", 0.0),
-        bytes_read=col("bytes_read", 0.0),
-        bytes_written=col("bytes_written", 0.0),
-        persistent_bytes=col("persistent_bytes", 0.0),
-        temp_bytes=col("temp_bytes", 0.0),
-        measured_us=measured if has_measured else None,
-        scope=[str(s) for s in col("scope", "")],
-        layer=col("layer", -1),
-        colocation=col("colocation", -1),
-        edge_src=np.array([index[u] for u, _, _, _ in edges], np.int64),
-        edge_dst=np.array([index[v] for _, v, _, _ in edges], np.int64),
-        edge_bytes=np.array([d.get("bytes", 0.0) for _, _, _, d in edges], np.float64),
-        edge_tensor=np.array([t for _, _, t, _ in edges], np.int64),
+        measured_us=[m for m in measured if m is not None] if has_measured else None,
+        scope=scopes,
+        edge_src=np.array([e[0] for e in edges], np.int64),
+        edge_dst=np.array([e[1] for e in edges], np.int64),
+        edge_tensor=np.array([e[2] for e in edges], np.int64),
+        edge_bytes=np.array([e[3] for e in edges], np.float64),
+        **floats,
+        **labels,
     )
+
+
+_COST_FIELDS = ("flops", "bytes_read", "bytes_written", "persistent_bytes", "temp_bytes")

@@ -90,8 +90,12 @@ N_OP_KINDS: int = len(OpKind)
 def parse_op_kind(value: str | int | OpKind) -> OpKind:
     """Return the OpKind for a name (case-insensitive, e.g. ``"matmul"``) or an id.
 
+    An id is an integer (Python or NumPy), or a float that is a whole number; a fractional
+    float is never truncated to an id, and a bool is not an id.
+
     Raises:
-        ValueError: naming the unknown value and listing the known kinds.
+        ValueError: naming the unknown value and listing the known kinds (also for a value of
+            another type, such as None).
     """
     if isinstance(value, OpKind):
         return value
@@ -100,7 +104,11 @@ def parse_op_kind(value: str | int | OpKind) -> OpKind:
             return OpKind[value.strip().upper()]
         except KeyError:
             pass
-    else:
+    elif isinstance(value, bool | np.bool_):
+        pass
+    elif isinstance(value, int | np.integer) or (
+        isinstance(value, float | np.floating) and float(value).is_integer()
+    ):
         try:
             return OpKind(int(value))
         except ValueError:

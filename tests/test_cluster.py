@@ -224,3 +224,138 @@ def test_op_time_floor_bounds_every_fusion():
     # never fused and keeps its whole time
     floor = op_time_floor(measured, Cluster.preset("k80", 1))
     assert floor == pytest.approx([10e-6 - 5.7e-6, 0.0, 4e-6], abs=1e-18)
+
+
+# --- immutability ------------------------------------------------------------------------------
+_ARRAYS = (
+    "peak_flops",
+    "mem_bandwidth",
+    "memory_bytes",
+    "launch_overhead_s",
+    "link_bandwidth",
+    "link_latency_s",
+)
+
+
+def _assert_frozen(c: Cluster) -> None:
+    for field in _ARRAYS:
+        arr = getattr(c, field)
+        assert not arr.flags.writeable, field
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.setflags(write=True)
+
+
+def test_cluster_arrays_cannot_be_made_writable_again():
+    _assert_frozen(Cluster.preset("p100", 2))
+    _assert_frozen(_two())
+
+
+def test_cluster_copies_are_itself_and_pickles_are_rebuilt_frozen():
+    import copy
+    import pickle
+
+    c = Cluster.preset("v100", 8)
+    assert copy.copy(c) is c and copy.deepcopy(c) is c
+    p = pickle.loads(pickle.dumps(c))
+    _assert_frozen(p)
+    assert p.name == c.name and p.device_names == c.device_names
+    for field in _ARRAYS:
+        assert getattr(p, field).tobytes() == getattr(c, field).tobytes(), field
+    rebuild, (fields,) = c.__reduce__()
+    bandwidth = np.array(c.link_bandwidth)
+    bandwidth[0, 1] = -1e9
+    with pytest.raises(ValueError, match=r"link_bandwidth = -1000000000.0"):
+        rebuild({**fields, "link_bandwidth": bandwidth})
+
+
+# --- argument checks ---------------------------------------------------------------------------
+def _homogeneous(n=2, **over):
+    args = dict(
+        peak_flops=1e12,
+        mem_bandwidth=1e11,
+        memory_bytes=1e10,
+        launch_overhead_s=5e-6,
+        link_bandwidth=1e10,
+        link_latency_s=1e-5,
+    )
+    args.update(over)
+    return Cluster.homogeneous("x", n, **args)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: _homogeneous(1.7), r"n_devices must be an integer, got 1.7"),
+        (lambda: _homogeneous("2"), r"n_devices must be an integer, got '2'"),
+        (lambda: _homogeneous(True), r"n_devices must be an integer, got True"),
+        (lambda: _homogeneous(None), r"n_devices must be an integer, got None"),
+        (lambda: Cluster.preset("p100", 2.5), r"n_devices must be an integer, got 2.5"),
+        (lambda: Cluster.preset(None), r"preset name must be a string, got None; known presets"),
+        (
+            lambda: _homogeneous(link_bandwidth=np.full((3, 3), 1e9)),
+            r"link_bandwidth must be a number or a \(2, 2\) matrix .* got shape \(3, 3\)",
+        ),
+        (
+            lambda: _homogeneous(link_bandwidth=[1e9, 2e9]),
+            r"link_bandwidth must be a number or a \(2, 2\) matrix .* got shape \(2,\)",
+        ),
+        (
+            lambda: _homogeneous(link_latency_s=[[0.0]]),
+            r"link_latency_s must be a number or a \(2, 2\) matrix",
+        ),
+        (
+            lambda: _homogeneous(peak_flops=[1e12, 2e12, 3e12]),
+            r"peak_flops must be a number or one value per device, shape \(2,\); got shape \(3,\)",
+        ),
+        (lambda: _homogeneous(memory_bytes="big"), r"memory_bytes must be a number"),
+    ],
+)
+def test_helpers_name_the_bad_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_integer_like_device_counts_and_per_device_figures_are_fine():
+    assert Cluster.preset("p100", np.int64(3)).n_devices == 3
+    c = _homogeneous(np.int32(2), peak_flops=[1e12, 2e12], link_bandwidth=np.full((2, 2), 1e9))
+    assert c.peak_flops.tolist() == [1e12, 2e12] and c.link_bandwidth[0, 1] == 1e9
+
+
+def test_cost_model_checks_argument_types():
+    g = chain([OpKind.MATMUL], [1e9], [0.0], [0.0], [], [])
+    c = Cluster.preset("p100", 2)
+    from go_gym.cluster import op_time_floor
+
+    with pytest.raises(TypeError, match=r"op_times\(graph, cluster\): graph must be a go_gym"):
+        op_times("g", c)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"graph must be a go_gym OpGraph, got Cluster"):
+        op_times(c, g)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"cluster must be a go_gym Cluster, got str"):
+        op_time_floor(g, "p100")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"fused_group_times\(graph, cluster\)"):
+        fused_group_times(g, "p100", [0])  # type: ignore[arg-type]
+
+
+def test_fused_group_ids_are_never_truncated():
+    g = chain(
+        [OpKind.MATMUL, OpKind.ELEMENTWISE, OpKind.ELEMENTWISE],
+        flops=[1e9, 1e6, 1e6],
+        bytes_read=[0.0, 0.0, 0.0],
+        bytes_written=[0.0, 0.0, 0.0],
+        edges=[(0, 1), (1, 2)],
+        edge_bytes=[1.0, 1.0],
+    )
+    c = Cluster.preset("p100", 2)
+    with pytest.raises(ValueError, match=r"group\[0\] = 0.5 is not an integer group id"):
+        fused_group_times(g, c, [0.5, 0.5, 1.9])
+    with pytest.raises(ValueError, match=r"group\[0\] = nan"):
+        fused_group_times(g, c, [np.nan, 0, 1])
+    with pytest.raises(ValueError, match=r"n_groups must be an integer, got 2.5"):
+        fused_group_times(g, c, [0, 0, 1], 2.5)  # type: ignore[arg-type]
+    whole = fused_group_times(g, c, [0.0, 0.0, 1.0])
+    assert whole.tolist() == fused_group_times(g, c, [0, 0, 1]).tolist()
+
+
+def test_fused_group_times_of_an_empty_graph():
+    empty = OpGraph(name="e", op_names=[], op_kind=[], edge_src=[], edge_dst=[])
+    assert fused_group_times(empty, Cluster.preset("p100", 2), []).shape == (0, 2)

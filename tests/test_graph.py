@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from go_gym import GraphError, OpGraph, OpKind
 from go_gym.generators import random_layered_graph
+from go_gym.graph import STORED_FIELDS
 from go_gym.opkinds import parse_op_kind
 
 
@@ -227,3 +228,116 @@ def test_replace_changes_fields_and_revalidates():
         g.replace(flops=[1, 2, -1])
     with pytest.raises(TypeError, match=r"does not store: \['topo_order'\]"):
         g.replace(topo_order=[0, 1, 2])
+
+
+# --- immutability: copies, pickles, setflags ---------------------------------------------------
+def _array_fields(g: OpGraph) -> dict[str, np.ndarray]:
+    import dataclasses
+
+    return {
+        f.name: getattr(g, f.name)
+        for f in dataclasses.fields(g)
+        if isinstance(getattr(g, f.name), np.ndarray)
+    }
+
+
+def _assert_frozen(g: OpGraph) -> None:
+    arrays = _array_fields(g)
+    assert "measured_us" in arrays and "topo_order" in arrays and "edge_tensor_id" in arrays
+    for field, arr in arrays.items():
+        assert not arr.flags.writeable, field
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.setflags(write=True)  # a view of a read-only array: never writable again
+
+
+def test_arrays_cannot_be_made_writable_again():
+    g = make(flops=[1.0, 2.0, 3.0], measured_us=[1.0, 2.0, 3.0])
+    _assert_frozen(g)
+    assert g.flops.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_copies_are_the_graph_itself_and_pickles_are_rebuilt_frozen():
+    import copy
+    import pickle
+
+    g = make(4, src=(0, 0, 1, 2), dst=(1, 2, 3, 3), measured_us=[10.0, 10.0, 10.0, 10.0])
+    assert copy.copy(g) is g and copy.deepcopy(g) is g
+    assert copy.deepcopy({"graph": g})["graph"] is g
+    p = pickle.loads(pickle.dumps(g))
+    assert p == g and p is not g and p.checksum() == g.checksum()
+    _assert_frozen(p)
+    for field, arr in _array_fields(g).items():
+        other = getattr(p, field)
+        assert arr.dtype == other.dtype and arr.tolist() == other.tolist(), field
+    # A pickle holds the stored fields only and is rebuilt through the validating
+    # constructor: a tampered one is refused like any bad graph.
+    rebuild, (name, fields) = g.__reduce__()
+    assert set(fields) == set(STORED_FIELDS) and name == "g"
+    fields = dict(fields, measured_us=[10.0, float("nan"), 10.0, 10.0])
+    with pytest.raises(GraphError, match=r"op 1 \('op1'\): measured_us = nan"):
+        rebuild(name, fields)
+
+
+def test_pickled_graph_simulates_like_the_original():
+    import pickle
+
+    from go_gym.cluster import Cluster
+    from go_gym.sim import simulate
+
+    g = random_layered_graph(60, seed=4)
+    p = pickle.loads(pickle.dumps(g))
+    cluster = Cluster.preset("p100", 2)
+    placement = np.arange(60) % 2
+    assert simulate(p, cluster, placement).step_time == simulate(g, cluster, placement).step_time
+
+
+def test_async_vector_env_pickles_graphs():
+    import gymnasium as gym
+
+    g = random_layered_graph(40, seed=1)
+    envs = gym.make_vec(
+        "GOPlacement-v0", num_envs=2, vectorization_mode="async", graph=g, n_devices=2
+    )
+    try:
+        envs.reset(seed=0)
+        *_, info = envs.step(np.zeros((2, g.n_ops), np.int64))
+        assert np.all(info["step_time"] > 0)
+    finally:
+        envs.close()
+
+
+# --- neighbours ------------------------------------------------------------------------------
+def test_successors_and_predecessors_check_the_op_index():
+    g = make(3, src=(2,), dst=(0,))
+    assert g.successors(2).tolist() == [0] and g.predecessors(0).tolist() == [2]
+    assert g.successors(np.int32(2)).tolist() == [0]
+    for bad in (-1, -2, 3):
+        with pytest.raises(IndexError, match=rf"op {bad} is out of range: graph 'g' has 3 ops"):
+            g.successors(bad)
+        with pytest.raises(IndexError, match=r"valid: 0\.\.2"):
+            g.predecessors(bad - 1 if bad < 0 else bad)
+    with pytest.raises(TypeError, match="op must be an op index"):
+        g.successors(1.0)  # type: ignore[arg-type]
+
+
+# --- integers are never truncated, booleans are not integers -----------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(op_kind=[4.7, 7, 7]), r"op_kind\[0\] = 4.7 is not an integer"),
+        (dict(op_kind=[True, True, True]), r"op_kind must hold integers, got dtype bool"),
+        (dict(src=(False, True), dst=(1, 2)), r"edge_src must hold integers, got dtype bool"),
+        (dict(edge_tensor=[True, False]), r"edge_tensor must hold integers, got dtype bool"),
+        (dict(src=([0], 1), dst=(1, 2)), r"edge_src must be a sequence of integers"),
+    ],
+)
+def test_non_integers_are_errors(kwargs, message):
+    with pytest.raises(GraphError, match=message):
+        make(**kwargs)
+
+
+def test_parse_op_kind_never_truncates():
+    assert parse_op_kind(4.0) is OpKind.MATMUL and parse_op_kind(np.int16(4)) is OpKind.MATMUL
+    for bad in (4.7, None, True, [4], float("nan")):
+        with pytest.raises(ValueError, match=r"unknown op kind .*; known kinds: other"):
+            parse_op_kind(bad)  # type: ignore[arg-type]

@@ -300,3 +300,205 @@ def test_zipfile_member_names_are_plain(tmp_path):
     path = save_graph(rich_graph(), tmp_path / "g.gograph")
     with zipfile.ZipFile(path) as z:
         assert "header.npy" in z.namelist()
+
+
+# --- JSON: unknown fields, format and version, names, non-integers ----------------------------------
+def _node(**fields):
+    return {"id": 0, **fields}
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (
+            {"nodes": [_node(compute_time=5)], "edges": []},
+            r"node 0: unknown field 'compute_time'; a node has only .*compute_us",
+        ),
+        (
+            {"nodes": [_node(flop=1, byte=2)], "edges": []},
+            r"node 0: unknown fields 'flop', 'byte'",
+        ),
+        (
+            {"nodes": [_node(), {"id": 1}], "edges": [{"src": 0, "dst": 1, "byte": 3}]},
+            r"edge 0: unknown field 'byte'; an edge object has only bytes, dst, src, tensor",
+        ),
+        (
+            {"nodes": [], "edges": [], "node_count": 0},
+            r"JSON graph: unknown field 'node_count'; a JSON graph has only edges, format",
+        ),
+        (
+            {"format": "something.else", "nodes": [], "edges": []},
+            r"not a go_gym JSON graph: format is 'something.else', expected 'go_gym.graph.json'",
+        ),
+        (
+            {"format": "go_gym.graph.json", "version": 99, "nodes": [], "edges": []},
+            r"written by a newer go_gym \(format version 99; this go_gym reads up to 1\)",
+        ),
+        ({"version": True, "nodes": [], "edges": []}, "invalid format version True"),
+        ({"version": 1.5, "nodes": [], "edges": []}, "invalid format version 1.5"),
+        ({"name": None, "nodes": [], "edges": []}, "JSON graph: name must be a string, got None"),
+        ({"nodes": [_node(name=None)], "edges": []}, "node 0: name must be a string, got None"),
+        ({"nodes": [_node(scope=None)], "edges": []}, "node 0: scope must be a string, got None"),
+        (
+            {"nodes": [_node(compute_us=1, measured_us=1)], "edges": []},
+            "node 0: gives both compute_us and measured_us",
+        ),
+        ({"nodes": [_node(op_kind=4.7)], "edges": []}, "node 0: unknown op kind 4.7"),
+        ({"nodes": [_node(op_kind=None)], "edges": []}, "node 0: unknown op kind None"),
+        ({"nodes": [_node(op_kind=True)], "edges": []}, "node 0: unknown op kind True"),
+        (
+            {"nodes": [_node(flops=10**400)], "edges": []},
+            r"node 0: flops = an integer of 1329 bits is too large for a float",
+        ),
+        (
+            {"nodes": [_node(layer=2**40)], "edges": []},
+            r"node 0: layer = 1099511627776 is outside the 32-bit range",
+        ),
+        (
+            {"nodes": [_node(), {"id": 1}], "edges": [[0, 1, 8, 10**400]]},
+            r"edge 0: tensor = an integer of 1329 bits is outside the 32-bit range",
+        ),
+        (
+            {"nodes": [_node(), {"id": 1}], "edges": [[0, True]]},
+            r"edge 0 \[0, True\]: unknown node id True",
+        ),
+        (
+            {"nodes": [_node(), {"id": 1}], "edges": [[0, 1.0]]},
+            r"edge 0 \[0, 1.0\]: unknown node id 1.0",
+        ),
+    ],
+)
+def test_json_fields_are_checked(obj, message):
+    with pytest.raises(GraphError, match=message):
+        graph_from_json(obj)
+
+
+def test_json_measured_us_is_the_alias_of_compute_us():
+    nodes = [{"id": 0, "out_bytes": 8}, {"id": 1}]
+    a = graph_from_json({"nodes": [dict(n, compute_us=3.0) for n in nodes], "edges": [[0, 1]]})
+    b = graph_from_json({"nodes": [dict(n, measured_us=3.0) for n in nodes], "edges": [[0, 1]]})
+    assert a == b and a.measured_us.tolist() == [3.0, 3.0]
+    # the form graph_to_json writes still reads back, version and format included
+    doc = graph_to_json(rich_graph())
+    assert doc["format"] == "go_gym.graph.json" and doc["version"] == 1
+    assert_identical(graph_from_json(doc), rich_graph())
+
+
+# --- networkx: attribute checks ----------------------------------------------------------------
+def _digraph(edge_attrs=None, **node_attrs):
+    d = nx.DiGraph()
+    d.add_nodes_from(["x", "y"])
+    for key, values in node_attrs.items():
+        for n, v in zip(["x", "y"], values, strict=True):
+            d.nodes[n][key] = v
+    d.add_edge("x", "y", **(edge_attrs or {}))
+    return d
+
+
+@pytest.mark.parametrize(
+    ("graph", "message"),
+    [
+        (_digraph({"tensor": 1.7}), r"edge 'x' -> 'y': tensor must be an integer, got 1.7"),
+        (_digraph({"tensor": "1"}), r"edge 'x' -> 'y': tensor must be an integer, got '1'"),
+        (_digraph({"bytes": "big"}), r"edge 'x' -> 'y': bytes must be a number, got 'big'"),
+        (_digraph({"bytes": None}), r"edge 'x' -> 'y': bytes must be a number, got None"),
+        (_digraph({"index": "x"}), r"edge 'x' -> 'y': index must be an integer, got 'x'"),
+        (_digraph(op_kind=["matmul", None]), r"node 'y': unknown op kind None"),
+        (_digraph(op_kind=[4.7, 4]), r"node 'x': unknown op kind 4.7"),
+        (_digraph(layer=[1, None]), r"node 'y': layer must be an integer, got None"),
+        (_digraph(colocation=[0, 1.5]), r"node 'y': colocation must be an integer, got 1.5"),
+        (_digraph(flops=[1, "x"]), r"node 'y': flops must be a number, got 'x'"),
+        (_digraph(name=["a", None]), r"node 'y': name must be a string, got None"),
+        (_digraph(scope=[None, ""]), r"node 'x': scope must be a string, got None"),
+        (
+            _digraph(compute_us=[1.0, 2.0], measured_us=[1.0, 2.0]),
+            "node 'x': gives both compute_us and measured_us",
+        ),
+    ],
+)
+def test_networkx_attributes_are_checked(graph, message):
+    with pytest.raises(GraphError, match=message):
+        from_networkx(graph)
+
+
+def test_networkx_index_of_a_multigraph_edge_is_checked():
+    g = to_networkx(rich_graph())
+    u, v, k = next(iter(g.edges(keys=True)))
+    g.edges[u, v, k]["index"] = 0.5
+    with pytest.raises(GraphError, match=rf"edge {u} -> {v} \(key {k}\): index must be"):
+        from_networkx(g)
+
+
+def test_networkx_accepts_the_json_name_of_measured_times_and_whole_floats():
+    g = from_networkx(_digraph({"tensor": 1.0, "bytes": 8}, compute_us=[5.0, 7.0], layer=[0.0, 1]))
+    assert g.measured_us.tolist() == [5.0, 7.0]
+    assert g.edge_tensor.tolist() == [1] and g.layer.tolist() == [0, 1]
+    # None still means "no measured time" for a node, as before
+    with pytest.raises(GraphError, match="node 'y': measured_us is given for some nodes"):
+        from_networkx(_digraph(measured_us=[5.0, None]))
+
+
+# --- damaged files -----------------------------------------------------------------------------
+def _members(tmp_path):
+    path = save_graph(rich_graph(), tmp_path / "g.gograph")
+    with np.load(path) as npz:
+        return dict(npz.items())
+
+
+def _header_of(members, **over):
+    header = json.loads(members["header"].tobytes())
+    header.update(over)
+    return np.frombuffer(json.dumps(header).encode(), np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda m: {"scope_index": m["scope_index"].astype(np.float64)},
+            r"array 'scope_index' must be one-dimensional integers, got float64",
+        ),
+        (
+            lambda m: {"names_offsets": m["names_offsets"].astype(np.float64)},
+            r"array 'names_offsets' must be one-dimensional integers, got float64",
+        ),
+        (
+            lambda m: {"names_blob": np.zeros((2, 2), np.uint8)},
+            r"array 'names_blob' must be one-dimensional uint8",
+        ),
+        (
+            lambda m: {"header": _header_of(m, n_ops="5")},
+            r"header field 'n_ops' must be a non-negative integer, got '5'",
+        ),
+        (lambda m: {"header": _header_of(m, version=True)}, "invalid format version True"),
+        (
+            lambda m: {"header": _header_of(m, name=None)},
+            "header field 'name' must be a non-empty string, got None",
+        ),
+        (
+            lambda m: {"header": _header_of(m, has_measured_us="yes")},
+            "header field 'has_measured_us' must be true or false",
+        ),
+    ],
+)
+def test_damaged_members_give_graph_errors_naming_the_file(tmp_path, damage, message):
+    members = _members(tmp_path)
+    members.update(damage(members))
+    path = _npz(tmp_path / "bad.gograph", **members)
+    with pytest.raises(GraphError, match=message) as info:
+        load_graph(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_json_export_and_other_files_are_not_taken_for_pickles(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(graph_to_json(rich_graph())))
+    with pytest.raises(GraphError, match=r"it holds JSON text; .* go_gym.graph_from_json") as info:
+        load_graph(path)
+    assert "allow_pickle" not in str(info.value) and str(info.value).startswith(str(path))
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(GraphError, match=r"a.npy: not a readable .*: a single NumPy array"):
+        load_graph(tmp_path / "a.npy")
+    (tmp_path / "e.gograph").write_bytes(b"")
+    with pytest.raises(GraphError, match=r"e.gograph: not a readable .*: the file is empty"):
+        load_graph(tmp_path / "e.gograph")

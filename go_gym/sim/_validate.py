@@ -35,13 +35,23 @@ def check_profile(profile: Any) -> str:
 
 
 def _numeric(name: str, value: Any, ndim: int) -> NDArray[Any]:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested sequences
+        shape = "one number per op" if ndim == 1 else "rows of equal length"
+        raise ValueError(
+            f"{name} must be a {ndim}-dimensional array of numbers ({shape}): {exc}"
+        ) from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must hold numbers, got {arr.dtype} values") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "b":  # True is not device 1, priority 1 or decision 1
+            raise ValueError(
+                f"{name} must hold integers, got booleans (convert them, e.g. .astype(int))"
+            )
         raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
@@ -50,6 +60,10 @@ def _numeric(name: str, value: Any, ndim: int) -> NDArray[Any]:
 
 def _integral(name: str, arr: NDArray[Any], *, what: str) -> NDArray[np.int64]:
     """Integer values of a numeric array; floats must be finite whole numbers."""
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        idx = np.argwhere(arr > np.iinfo(np.int64).max)[0]
+        where = ", ".join(str(int(i)) for i in idx)
+        raise ValueError(f"{name}[{where}] = {int(arr[tuple(idx)])} is too large, not {what}")
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) > 2.0**53)
         if bad.any():

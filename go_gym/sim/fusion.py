@@ -80,6 +80,22 @@ class FusionPlan:
     members_ptr: NDArray[np.int64]
     members: NDArray[np.int32]
 
+    # Immutable: copies are the plan itself; a pickle gives read-only arrays again.
+    def __copy__(self) -> FusionPlan:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FusionPlan:
+        return self
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _frozen_plan, (
+            self.group,
+            self.n_groups,
+            self.leader,
+            self.members_ptr,
+            self.members,
+        )
+
     @property
     def n_ops(self) -> int:
         """Number of ops of the graph the plan belongs to."""
@@ -124,9 +140,28 @@ def _plan(graph: OpGraph, labels: NDArray[np.int64]) -> FusionPlan:
     members = by_topo[np.argsort(group[by_topo], kind="stable")].astype(np.int32)
     members_ptr = np.zeros(n_groups + 1, np.int64)
     np.cumsum(np.bincount(group, minlength=n_groups), out=members_ptr[1:])
-    for arr in (group, leader, members, members_ptr):
-        arr.setflags(write=False)
-    return FusionPlan(group, n_groups, leader, members_ptr, members)
+    return _frozen_plan(group, n_groups, leader, members_ptr, members, copy=False)
+
+
+def _frozen_plan(
+    group: Any, n_groups: int, leader: Any, members_ptr: Any, members: Any, copy: bool = True
+) -> FusionPlan:
+    """A `FusionPlan` holding read-only views of arrays it owns: a view of a read-only array
+    cannot be made writable again. ``copy=False`` when the arrays are fresh ones that nothing
+    else holds (as `_plan` builds them); unpickling copies."""
+
+    def frozen(arr: Any, dtype: Any) -> Any:
+        own = np.array(arr, dtype=dtype, order="C") if copy else arr
+        own.setflags(write=False)
+        return own.view()
+
+    return FusionPlan(
+        frozen(group, np.int32),
+        int(n_groups),
+        frozen(leader, np.int32),
+        frozen(members_ptr, np.int64),
+        frozen(members, np.int32),
+    )
 
 
 def fuse(graph: OpGraph, decision: ArrayLike, placement: ArrayLike | None = None) -> FusionPlan:

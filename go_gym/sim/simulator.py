@@ -192,8 +192,9 @@ def _build_profile(cluster: Cluster, profile: str, with_priority: bool) -> _Prof
     if profile == "go":
         params = _Params(
             with_priority,
-            np.ascontiguousarray(cluster.link_latency_s, np.float64).reshape(-1),
-            np.ascontiguousarray(cluster.link_bandwidth, np.float64).reshape(-1),
+            # Copies: the profile is cached and must not share memory with the cluster.
+            np.array(cluster.link_latency_s, np.float64, order="C").reshape(-1),
+            np.array(cluster.link_bandwidth, np.float64, order="C").reshape(-1),
             0.0,
             np.arange(d, dtype=np.int64),
             np.arange(d * d, dtype=np.int64),
@@ -394,6 +395,20 @@ def _units_for(
     return units, np.ascontiguousarray(dev), prio
 
 
+def _unfinished(n_done: int, n_units: int, fused: bool, where: str = "") -> None:
+    """Raise for a simulation that could not run every unit: only a cyclic fusion plan can
+    cause that (inputs are checked, times included, before the kernel runs)."""
+    if fused:
+        raise ValueError(
+            f"{where}fusion plan makes the contracted graph cyclic: only {n_done} of "
+            f"{n_units} groups could run"
+        )
+    raise RuntimeError(
+        f"{where}go_gym.sim kernel ran only {n_done} of {n_units} units of an acyclic graph "
+        "(please report)"
+    )
+
+
 # --- public API --------------------------------------------------------------------------------------
 def simulate(
     graph: OpGraph,
@@ -428,7 +443,8 @@ def simulate(
         ValueError: naming the bad input: a placement of the wrong length or with a device
             out of range, a NaN or non-integer priority, a bad fusion decision, a fusion plan
             that spans devices or is cyclic, an unknown profile, a priority with the Placeto
-            profile, or a graph / cluster of the wrong type.
+            profile, a graph / cluster of the wrong type, or op, group or transfer times
+            that are not finite (finite costs and figures whose quotient or sum overflows).
     """
     check_graph_cluster(graph, cluster)
     prof = check_profile(profile)
@@ -473,10 +489,7 @@ def simulate(
             peak, busy, *units.arrays, dev_u, prio_u, *params, *switch
         )
     if n_done < n_units:
-        raise ValueError(
-            f"fusion plan makes the contracted graph cyclic: only {n_done} of {n_units} "
-            "groups could run"
-        )
+        _unfinished(int(n_done), n_units, fusion is not None)
     reason = _invalid_reason(graph, cluster, pl, peak)
     tl = None
     if timeline:
@@ -570,6 +583,17 @@ def simulate_many(
         fz = check_decision(graph, fusions, "fusions", ndim=2)
         if fz.shape[0] != k:
             raise ValueError(f"fusions has {fz.shape[0]} rows, placements has {k}")
+        if k == 0:  # nothing to build units for (or to concatenate): as without fusion
+            d = cluster.n_devices
+            return BatchResult(
+                step_time=np.empty(0),
+                valid=np.empty(0, bool),
+                peak_memory=np.empty((0, d)),
+                busy_time=np.empty((0, d)),
+                bytes_moved=np.empty(0),
+                n_transfers=np.empty(0, np.int64),
+                reason=(),
+            )
         per: list[list[NDArray[Any]]] = []
         for r in range(k):
             units, dev_u, prio_u = _units_for(
@@ -606,7 +630,8 @@ def simulate_many(
             torch.set_num_threads(torch_threads)
     n_units_k = hi[:, 0] - lo[:, 0]
     if (n_done < n_units_k).any():
-        raise ValueError("a fusion plan makes the contracted graph cyclic")
+        r = int(np.flatnonzero(n_done < n_units_k)[0])
+        _unfinished(int(n_done[r]), int(n_units_k[r]), fusions is not None, f"row {r}: ")
     reasons = tuple(_invalid_reasons(graph, cluster, pl, peak))
     return BatchResult(
         step_time=step / scale,

@@ -22,6 +22,7 @@ satisfied. Pairs of a ut are stored in consumer order: the consumer's name rank 
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections import OrderedDict
 from typing import Any, NamedTuple
@@ -224,9 +225,91 @@ def build_units(
         pair_ut=np.ascontiguousarray(p_ut, dtype=np.int32),
         sources=sources.astype(np.int32),
     )
+    _check_finite_times(graph, cluster, profile, arrays, leader, fused=group is not None)
     for arr in arrays:
         arr.setflags(write=False)
     return Units(arrays, u_count, g, leader, ut_tensor)
+
+
+def _check_finite_times(
+    graph: OpGraph,
+    cluster: Cluster,
+    profile: str,
+    arrays: UnitGraph,
+    leader: NDArray[np.int64],
+    *,
+    fused: bool,
+) -> None:
+    """Refuse a unit graph whose times overflow, before the kernel sees it.
+
+    Every cost and figure may be finite while a time made of them is not (bytes_read +
+    bytes_written over 1.8e308, a link of 1e-320 bytes/s): the kernel's event queue cannot
+    order infinite times. Checked: every unit's time on every device, the slowest transfer
+    on any link, and a bound on their sum, which bounds every event time of any placement
+    (at every instant before the end some device or link is busy).
+    """
+    unit = "s" if profile == "go" else "us"
+    times = arrays.times
+    # One pass (times are >= 0, and a NaN or an inf makes the maximum NaN or inf); the
+    # largest time for every unit bounds the busy time of any placement. Python floats from
+    # here on: an overflow gives inf without a warning.
+    worst = float(times.max()) if times.size else 0.0
+    total = worst * times.shape[0]
+    if profile != "go":
+        total += PLACETO_DEVICE_GAP_US * times.shape[0]
+    if not math.isfinite(total):
+        bad = ~np.isfinite(times)
+        if bad.any():
+            u, d = (int(x) for x in np.argwhere(bad)[0])
+            op = int(leader[u])
+            name = repr(str(graph.op_names[op]))
+            what = f"fused group {u} (led by op {op} ({name}))" if fused else f"op {op} ({name})"
+            raise ValueError(
+                f"{what} takes {float(times[u, d])!r} {unit} on device {d} "
+                f"({cluster.device_names[d]}): op and group times must be finite; the graph's "
+                "costs or the cluster's figures are too extreme (e.g. bytes_read + "
+                "bytes_written overflows, or peak_flops / mem_bandwidth is too small)"
+            )
+    n_pairs = arrays.cons_unit.shape[0]
+    slowest = 0.0
+    if n_pairs:
+        biggest = float(arrays.ut_bytes.max())
+        if profile == "go":
+            latency, bandwidth = _slowest_link(cluster)
+            slowest = latency + biggest / bandwidth  # bounds every link's time for it
+        else:
+            slowest = biggest / PLACETO_BYTES_PER_US + PLACETO_BUS_HOLD_US
+        if not math.isfinite(slowest):
+            raise ValueError(
+                f"a transfer of {biggest!r} bytes takes {slowest!r} {unit}: transfer times "
+                "must be finite; the graph's tensor bytes or the cluster's link_bandwidth "
+                "are too extreme"
+            )
+    total += n_pairs * slowest
+    if not math.isfinite(2.0 * total):  # with a margin for rounding in the kernel's sums
+        raise ValueError(
+            f"the ops and transfers of one step may take up to {total!r} {unit} in all, "
+            "beyond what floating point can time: the graph's costs or the cluster's figures "
+            "are too extreme to simulate"
+        )
+
+
+_LINKS: weakref.WeakKeyDictionary[Cluster, tuple[float, float]] = weakref.WeakKeyDictionary()
+
+
+def _slowest_link(cluster: Cluster) -> tuple[float, float]:
+    """(largest latency, smallest bandwidth) over the links between distinct devices (a
+    link's diagonal entries are unused), cached per cluster (clusters are immutable)."""
+    hit = _LINKS.get(cluster)
+    if hit is None:
+        k = cluster.n_devices
+        off = ~np.eye(k, dtype=bool)
+        hit = (
+            float(cluster.link_latency_s[off].max()) if k > 1 else 0.0,
+            float(cluster.link_bandwidth[off].min()) if k > 1 else math.inf,
+        )
+        _LINKS[cluster] = hit
+    return hit
 
 
 def _string_ranks(names: NDArray[np.str_]) -> NDArray[np.int64]:

@@ -8,11 +8,16 @@ GO agent and SB3 models are interchangeable in the runner. Agents that search or
 As in SB3 (``PPO(policy, env)``), an agent is made for an env: ``agents.make(name, env)``.
 It may read what the env exposes (``env.unwrapped.graph``, ``.cluster``,
 ``.fixed_decisions``, ``.evaluate``), never the simulator's private state. With a
-multi-graph env it reads the graph of the current episode at every ``predict``.
+multi-graph env it reads the graph of the current episode at every ``predict``, and
+``predict`` refuses an observation of any other graph (`observation_mismatch`): the
+built-in agents decide from the env, so answering another graph's observation would return
+the env's graph's decision under the wrong name.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -26,6 +31,26 @@ from agents.scheduling import PRIORITIZERS
 from agents.search import PLACEMENT_SEARCHERS, SEARCHERS, SearchResult
 from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
+
+#: Each task's heuristics by name.
+HEURISTICS: dict[str, Mapping[str, Callable[..., Any]]] = {
+    "placement": PLACERS,
+    "priority": PRIORITIZERS,
+    "fusion": FUSERS,
+}
+
+#: The observation entries that identify a graph on a cluster (the env's static encoding):
+#: what `observation_mismatch` compares.
+GRAPH_ENTRIES: tuple[str, ...] = (
+    "node_mask",
+    "op_kind",
+    "node_features",
+    "edge_mask",
+    "edge_index",
+    "edge_features",
+    "device_features",
+    "graph_features",
+)
 
 
 @runtime_checkable
@@ -49,11 +74,85 @@ def core_env(env: gym.Env) -> GraphOptEnv:
     return core
 
 
+def keyword_options(function: Callable[..., Any], passed: Collection[str] = ()) -> list[str]:
+    """The keyword-only parameters of ``function`` a user may set: all of them but those
+    in ``passed``, which the agent fills in itself."""
+    return sorted(
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in passed
+    )
+
+
+def check_options(
+    agent: str, options: Mapping[str, Any], accepted: Collection[str], why: str
+) -> None:
+    """Refuse ``options`` outside ``accepted`` when the agent is made, not at its first
+    ``predict`` or ``fit`` (where they would fail deep in a heuristic or be ignored).
+
+    Raises:
+        TypeError: naming the agent, the unexpected options, the accepted ones and ``why``.
+    """
+    unexpected = sorted(set(options) - set(accepted))
+    if unexpected:
+        raise TypeError(
+            f"{agent} got unexpected option(s) {unexpected}; it accepts {sorted(accepted)} ({why})"
+        )
+
+
+def observation_mismatch(observation: Any, core: GraphOptEnv) -> str | None:
+    """Why ``observation`` is not one of ``core``'s current graph, or None if it is.
+
+    Compares the graph's part of every `GRAPH_ENTRIES` entry with the env's encoding of its
+    current graph: exactly, since reset and step return copies of that encoding; only the
+    real nodes and edges (``node_mask``, ``edge_mask``), so an observation padded to other
+    sizes is accepted; every row of a batched observation (a vectorised env's leading axis)
+    must match. Extra entries (``previous_action``...) are not compared.
+    """
+    if not isinstance(observation, Mapping):
+        return f"got a {type(observation).__name__}, not a go_gym observation dict"
+    missing = [k for k in GRAPH_ENTRIES if k not in observation]
+    if missing:
+        return f"the observation has no {missing}"
+    expected = core._context.encoded.observation  # the env's own, as PPOTrainer.record reads
+    arrays = {k: np.asarray(observation[k]) for k in GRAPH_ENTRIES}
+    batch = arrays["graph_features"].shape[:-1]
+    for key, array in arrays.items():
+        want = expected[key].ndim + len(batch)
+        if array.ndim != want or array.shape[: len(batch)] != batch:
+            return (
+                f"its {key} has shape {array.shape}, expected {expected[key].ndim} axes "
+                f"after the batch axes {batch}"
+            )
+    n, m = core.graph.n_ops, core.graph.n_edges
+    real: dict[str, slice | tuple[slice, slice]] = {
+        "node_mask": np.s_[:n],
+        "op_kind": np.s_[:n],
+        "node_features": np.s_[:n],
+        "edge_mask": np.s_[:m],
+        "edge_index": np.s_[:, :m],
+        "edge_features": np.s_[:m],
+        "device_features": np.s_[:],
+        "graph_features": np.s_[:],
+    }
+    for index in np.ndindex(batch):
+        row = {k: a[index] for k, a in arrays.items()}
+        ops, edges = int(row["node_mask"].sum()), int(row["edge_mask"].sum())
+        if (ops, edges) != (n, m):
+            return f"it has {ops} ops and {edges} edges"
+        for key, part in real.items():
+            if not np.array_equal(row[key][part], expected[key][part]):
+                return f"its {key} entry differs"
+    return None
+
+
 class EnvAgent:
     """Base of the built-in agents: bound to one env, deciding for its current graph.
 
     Subclasses implement `decide`; `predict` caches its answer per graph (heuristics and
-    found decisions do not change between episodes on the same graph).
+    found decisions do not change between episodes on the same graph). Since the decision
+    comes from the env, not from the observation, `predict` checks that the observation is
+    of the env's current graph (`check_observation`).
     """
 
     #: The decisions this agent can make; the env must ask for at least one of them.
@@ -74,6 +173,25 @@ class EnvAgent:
         """Per-op decisions (unpadded) for every task ``core`` decides, on its current graph."""
         raise NotImplementedError
 
+    def check_observation(self, core: GraphOptEnv, observation: Any) -> None:
+        """Refuse an observation of another graph than ``core``'s current one: this agent
+        would answer it with the current graph's decision (of the wrong graph, possibly
+        of the wrong length).
+
+        Raises:
+            ValueError: saying how the observation differs and what to do instead.
+        """
+        why = observation_mismatch(observation, core)
+        if why is not None:
+            graph = core.graph
+            raise ValueError(
+                f"{type(self).__name__} decides for the current graph of the env it was made "
+                f"with, {graph.name!r} ({graph.n_ops} ops, {graph.n_edges} edges on "
+                f"{core.cluster.n_devices} devices), and this observation is not of it "
+                f"({why}): reset that env to the observation's graph, or make the agent on "
+                "an env of that graph"
+            )
+
     def predict(
         self,
         observation: Any,
@@ -82,6 +200,7 @@ class EnvAgent:
         deterministic: bool = True,
     ) -> tuple[Any, Any]:
         core = core_env(self.env)
+        self.check_observation(core, observation)
         key = core.graph.checksum()
         if key not in self._cache:
             self._cache[key] = core.action_from(self.decide(core))
@@ -93,8 +212,10 @@ class HeuristicAgent(EnvAgent):
 
     For a task the env decides but this agent has no heuristic for, the TensorFlow default
     is used (one device, first-ready order, no fusion), so e.g. ``metis`` also runs in the
-    joint env. ``fifo`` in a scheduling env is all-equal priorities: ties then go by
-    topological index, the closest a priority vector can come to first-ready order.
+    joint env. Keyword options go to the placer (e.g. ``imbalance`` for METIS) and are
+    checked against its signature when the agent is made. ``fifo`` in a scheduling env is
+    all-equal priorities: ties then go by topological index, the closest a priority vector
+    can come to first-ready order.
     """
 
     def __init__(
@@ -108,12 +229,27 @@ class HeuristicAgent(EnvAgent):
         **options: Any,
     ) -> None:
         self.heuristics = {"placement": placement, "priority": priority, "fusion": fusion}
-        for table, name in ((PLACERS, placement), (PRIORITIZERS, priority), (FUSERS, fusion)):
-            if name is not None and name not in table:
-                raise ValueError(f"unknown heuristic {name!r}; known: {sorted(table)}")
+        for task, name in self.heuristics.items():
+            if name is not None and name not in HEURISTICS[task]:
+                raise ValueError(f"unknown heuristic {name!r}; known: {sorted(HEURISTICS[task])}")
         self.tasks = frozenset(k for k, v in self.heuristics.items() if v is not None)
         self.options = options
         super().__init__(env, seed=seed)
+        self._check_options(core_env(env))
+
+    def _check_options(self, core: GraphOptEnv) -> None:
+        """Options go to the placer `decide` calls, and only in an env that decides
+        placement: anything else would fail at ``predict`` or be ignored."""
+        made = ", ".join(f"{k}={v!r}" for k, v in self.heuristics.items() if v is not None)
+        agent = f"HeuristicAgent({made}) on {type(core).__name__}"
+        if "placement" in core.decides:
+            placer = self.heuristics["placement"] or "single-device"
+            accepted = keyword_options(PLACERS[placer], passed=("seed",))
+            why = f"options go to the {placer!r} placer, besides seed"
+        else:
+            accepted = []
+            why = f"options go to the placer only, and {type(core).__name__} does not place"
+        check_options(agent, self.options, accepted, why)
 
     def decide(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
         graph, cluster = core.graph, core.cluster
@@ -146,10 +282,12 @@ class SearchAgent(EnvAgent):
 
     ``fit(env, budget)`` spends ``budget`` simulator evaluations (fewer only if a descent
     stops at a local optimum) through ``env.evaluate`` (all cores, `simulate_many`),
-    starting from ``init`` (a heuristic name,
-    default the TensorFlow default decision) and keeps the best decision per graph; the
-    search curve is in ``self.results``. Without ``fit``, ``predict`` searches with the
-    default budget on first sight of a graph.
+    starting from ``init`` (the name of a heuristic of the env's task, default the
+    TensorFlow default decision) and keeps the best decision per graph; the search curve is
+    in ``self.results``. Without ``fit``, ``predict`` searches with the default budget on
+    first sight of a graph. Other keyword options go to the search function (e.g.
+    ``batch_size``, annealing's ``t_start``); ``init`` and the options are checked when the
+    agent is made.
     """
 
     tasks = frozenset({"placement", "priority", "fusion"})
@@ -178,6 +316,23 @@ class SearchAgent(EnvAgent):
             raise ValueError(
                 f"{method} searches placements; {type(core).__name__} decides {core.decides[0]}"
             )
+        task = core.decides[0]
+        if init is not None and init not in HEURISTICS[task]:
+            raise ValueError(
+                f"SearchAgent(method={method!r}): init {init!r} is not a {task} heuristic; "
+                f"known: {sorted(HEURISTICS[task])}"
+            )
+        passed: tuple[str, ...] = ()  # options the agent fills in itself
+        if method in PLACEMENT_SEARCHERS:
+            searcher, passed = PLACEMENT_SEARCHERS[method], ("leader", "roles", "op_time")
+        else:
+            searcher = SEARCHERS[method]
+        check_options(
+            f"SearchAgent(method={method!r})",
+            options,
+            keyword_options(searcher, passed),
+            f"options go to {searcher.__name__}, besides budget, init and seed",
+        )
         self.method, self.budget, self.init, self.options = method, budget, init, options
         self.results: dict[str, SearchResult] = {}
 

@@ -10,7 +10,7 @@ do. ``predict(deterministic=False)`` samples a fresh decision from the policy.
 
 ``go-zeroshot`` loads a pre-trained checkpoint (default: the one shipped in
 ``agents/go/checkpoints/``) and never trains or evaluates: ``predict`` returns the policy's
-argmax decision for any graph (budget 0).
+argmax decision for any graph (budget 0; options that only shape training are refused).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.base import EnvAgent, HeuristicAgent, core_env
+from agents.base import HEURISTICS, EnvAgent, HeuristicAgent, check_options, core_env
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from agents.go.model import TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
@@ -34,9 +34,11 @@ from agents.search import boundary_descent
 from go_gym.cluster import op_times
 from go_gym.envs.graph_env import GraphOptEnv
 
-#: Heuristics scored by ``warm_start="best"``: every deterministic placement baseline (one
-#: evaluation each, charged), the first one wins ties. Other tasks use their own heuristic
-#: where one has the name, else the strongest default (see `_heuristics_for`).
+#: Heuristics scored by ``warm_start="best"``, in this order: every deterministic placement
+#: baseline (one evaluation each, charged), the first one wins ties. A `GOAgent.fit` budget
+#: below their number scores only the first ``budget`` of them, so that the warm start never
+#: spends more than the budget. Other tasks use their own heuristic where one has the name,
+#: else the strongest default (see `_heuristics_for`).
 WARM_CANDIDATES: tuple[str, ...] = (
     "human-expert",
     "metis",
@@ -96,11 +98,12 @@ class GOAgent(EnvAgent):
         seed: Seeds the initial weights and the sampling.
         budget: Default evaluations for `fit` and for a `predict` before any `fit`.
         checkpoint: Path of a pre-trained checkpoint to start from (fine-tuning).
-        warm_start: Name of a heuristic (``"m-sct"``, ``"heft"``...) whose decision PPO
-            starts from, as a fixed prior on the logits (`PPOTrainer.set_prior`; no
-            evaluations spent), or ``"best"``: score `WARM_CANDIDATES` (one evaluation each,
-            charged to the budget) and start from the best; None (default) for the paper's
-            PPO from scratch.
+        warm_start: Name of a heuristic (``"m-sct"``, ``"heft"``...) of a task the env
+            decides, whose decision PPO starts from, as a fixed prior on the logits
+            (`PPOTrainer.set_prior`; no evaluations spent), or ``"best"``: score
+            `WARM_CANDIDATES` (one evaluation each, charged to the budget; only the first
+            ``budget`` of them when the budget is smaller) and start from the best; None
+            (default) for the paper's PPO from scratch.
         warm_deviations: Strength of that prior: the expected number of nodes per sampled
             decision that leave the heuristic's choice at the start, at most
             `WARM_MAX_DEVIATE` of the nodes (so a few on small graphs, as many on large
@@ -161,6 +164,14 @@ class GOAgent(EnvAgent):
             torch.set_num_threads(threads)
         core = core_env(env)
         self.budget = int(budget)
+        if warm_start not in (None, "best") and not any(
+            warm_start in HEURISTICS[task] for task in core.decides
+        ):
+            known = sorted({name for task in core.decides for name in HEURISTICS[task]})
+            raise ValueError(
+                f"warm_start {warm_start!r} is no heuristic of {list(core.decides)}; "
+                f"known: {known} or 'best'"
+            )
         self.warm_start = warm_start
         if warm_deviations <= 0:
             raise ValueError(f"warm_deviations must be > 0, got {warm_deviations}")
@@ -221,7 +232,7 @@ class GOAgent(EnvAgent):
         budget = self.budget if budget is None else int(budget)
         if self.warm_start is not None and budget > 0:
             before = core.evaluations
-            target = self._warm_target(core, self.warm_start)
+            target = self._warm_target(core, self.warm_start, budget)
             budget -= core.evaluations - before  # scoring the heuristics is charged
             self.trainer.set_prior(core, target, self._warm_deviate(core))
         refine = round(self.refine_share * budget) if "placement" in core.decides else 0
@@ -270,11 +281,16 @@ class GOAgent(EnvAgent):
         )
         return evals_before + result.curve_evals, np.minimum(result.curve_best, found_before)
 
-    def _warm_target(self, core: GraphOptEnv, warm_start: str) -> dict[str, NDArray[np.int64]]:
-        """The heuristic decision to start from; ``"best"`` scores `WARM_CANDIDATES` (charged)."""
+    def _warm_target(
+        self, core: GraphOptEnv, warm_start: str, budget: int
+    ) -> dict[str, NDArray[np.int64]]:
+        """The heuristic decision to start from; ``"best"`` scores `WARM_CANDIDATES`
+        (charged), at most ``budget`` of them: the first ones, in that order."""
         names = WARM_CANDIDATES if warm_start == "best" else (warm_start,)
-        candidates = []
+        candidates: list[dict[str, NDArray[np.int64]]] = []
         for name in names:
+            if len(candidates) == budget:
+                break
             try:
                 agent = HeuristicAgent(core, **_heuristics_for(name, core.decides), seed=self.seed)
             except ValueError:
@@ -326,6 +342,7 @@ class GOAgent(EnvAgent):
         if deterministic:
             return super().predict(observation, state, episode_start, deterministic)
         core = core_env(self.env)
+        self.check_observation(core, observation)
         rec = self.trainer.record(core)
         with torch.no_grad():
             sampled = self.trainer.sample(self.trainer.logits(rec), 1)
@@ -350,9 +367,25 @@ class GOZeroShotAgent(GOAgent):
         return self.trainer.greedy(core)
 
 
+#: The options of `GOAgent` that still mean something without training (besides
+#: ``checkpoint``): the sampling seed of ``predict(deterministic=False)``, torch threads and
+#: the device. Every other one (budget, warm starts, refining, a fresh network's shape, PPO
+#: settings) only shapes training, which ``go-zeroshot`` never does.
+ZEROSHOT_OPTIONS: tuple[str, ...] = ("seed", "threads", "device")
+
+
 def make_go_zeroshot(
     env: gym.Env, *, checkpoint: str | os.PathLike[str] | None = None, **kwargs: Any
 ) -> GOZeroShotAgent:
-    """Factory of ``go-zeroshot``: a pre-trained policy, no training, argmax decisions."""
-    kwargs.pop("budget", None)
+    """Factory of ``go-zeroshot``: a pre-trained policy, no training, argmax decisions.
+
+    Raises:
+        TypeError: for an option outside `ZEROSHOT_OPTIONS` (it would be ignored).
+    """
+    check_options(
+        "go-zeroshot",
+        kwargs,
+        ["checkpoint", *ZEROSHOT_OPTIONS],
+        "it neither trains nor evaluates, so options that only shape training mean nothing",
+    )
     return GOZeroShotAgent(env, checkpoint=checkpoint or DEFAULT_CHECKPOINT, budget=0, **kwargs)

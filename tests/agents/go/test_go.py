@@ -389,6 +389,79 @@ def test_warm_start_scores_every_heuristic_and_starts_from_the_best(graph40) -> 
     assert (greedy == rows[best]).mean() >= 0.9
 
 
+@pytest.mark.parametrize("budget", [1, 3, len(WARM_CANDIDATES) - 1])
+def test_warm_start_below_the_candidates_scores_only_what_the_budget_pays(graph40, budget) -> None:
+    """Before: fit(env, 5) scored all eight candidates (8 evaluations), which the runner
+    reports as over budget. Now the first ``budget`` candidates, in `WARM_CANDIDATES` order."""
+    env = _env("GOPlacement-v0", graph40)
+    core = core_env(env)
+    core.reset(seed=0)
+    rows = np.stack(
+        [
+            HeuristicAgent(core, placement=name).decide(core)["placement"]
+            for name in WARM_CANDIDATES[:budget]
+        ]
+    )
+    times = core.evaluate({"placement": rows})
+    core.evaluations = 0
+    agent = agents.make("go-warm", env, samples=4, epochs=1, hidden=16)
+    agent.fit(env, budget)
+    assert core.evaluations == budget
+    if budget > 1:  # every evaluation went to a candidate, the best of them is kept
+        best_time, decision = agent.best(core)
+        assert best_time == times.min()
+        np.testing.assert_array_equal(decision["placement"], rows[int(np.argmin(times))])
+    else:  # one candidate is the start without a score; PPO's greedy row is that decision
+        np.testing.assert_array_equal(agent.trainer.greedy(core)["placement"], rows[0])
+
+
+def test_warm_start_must_name_a_heuristic_of_the_env(graph40) -> None:
+    """Before: an unknown name silently warm-started from the default (m-SCT)."""
+    with pytest.raises(ValueError, match=r"warm_start 'nope' is no heuristic of \['placement'\]"):
+        agents.make("go", _env("GOPlacement-v0", graph40), warm_start="nope", hidden=16)
+    with pytest.raises(ValueError, match=r"warm_start 'fifo' is no heuristic of \['placement'\]"):
+        agents.make("go", _env("GOPlacement-v0", graph40), warm_start="fifo", hidden=16)
+    agents.make("go", _env("GOScheduling-v0", graph40), warm_start="fifo", hidden=16)
+    agents.make("go", _env("GOJoint-v0", graph40), warm_start="xla-greedy", hidden=16)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"refine_share": 0.3},
+        {"samples": 8},
+        {"lr": 1e-4},
+        {"warm_start": "m-sct"},
+        {"budget": 100},
+        {"hidden": 16},
+        {"bogus_kw": 1},
+    ],
+)
+def test_zeroshot_refuses_options_that_only_shape_training(graph40, option) -> None:
+    """Before: go-zeroshot took every option of go and ignored those of training."""
+    env = _env("GOPlacement-v0", graph40)
+    name = next(iter(option))
+    with pytest.raises(TypeError, match=rf"go-zeroshot got unexpected option\(s\) \['{name}'\]"):
+        agents.make("go-zeroshot", env, **option)
+
+
+def test_go_predict_refuses_an_observation_of_another_graph(graph40) -> None:
+    """Deterministic or sampled, zero-shot or trained: the decision is the env's graph's."""
+    env = _env("GOPlacement-v0", graph40)
+    other = _env("GOPlacement-v0", graph40.replace(name="wider", flops=graph40.flops * 4))
+    zero_shot = agents.make("go-zeroshot", env, seed=1, threads=1, device="cpu")
+    obs, _ = env.reset(seed=0)
+    other_obs, _ = other.reset(seed=0)
+    assert zero_shot.predict(obs)[0].shape == (40,)
+    for deterministic in (True, False):
+        with pytest.raises(ValueError, match="its node_features entry differs"):
+            zero_shot.predict(other_obs, deterministic=deterministic)
+    go = agents.make("go", env, budget=8, samples=4, epochs=1, hidden=16)
+    with pytest.raises(ValueError, match="not of it"):
+        go.predict(other_obs)
+    assert core_env(env).evaluations == 0  # refused before training
+
+
 def test_prior_sets_the_start_distribution(graph40) -> None:
     """`set_prior`: with equal network logits every node keeps the given choice with
     probability 1 - deviate exactly, and the rest is spread evenly over the other choices."""

@@ -7,8 +7,8 @@
     go-gym render quick-v0/gnmt-3 --agent m-sct --out gantt.png
     go-gym train ...            (the GO agent's trainer, `agents.go.train`)
 
-Exit status: 0 success; 1 failed cells (bench) or rows that do not reproduce (validate);
-2 bad arguments or unreadable results; 130 interrupted.
+Exit status: 0 success; 1 failed cells (bench) or rows or results files that do not check
+out (validate); 2 bad arguments, unreadable results or no result rows; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -175,18 +175,22 @@ def cmd_graphs(args: argparse.Namespace) -> int:
             print(f"go-gym graphs: error: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
         print(f"{suite}: {len(ids)} graphs")
-        print(f"  {'graph':34s} {'ops':>7s} {'edges':>8s} {'GFLOP':>9s} {'param GB':>9s}  cluster")
+        # persistent_bytes counts the parameters, their gradients and the optimizer state.
+        print(
+            f"  {'graph':34s} {'ops':>7s} {'edges':>8s} {'GFLOP':>9s} "
+            f"{'params+grads+opt GB':>19s}  cluster"
+        )
         for gid in ids:
             entry = get_entry(gid)
             cluster = f"{entry.cluster}x{entry.n_devices}"
             n_ops = int(entry.generator_kwargs.get("n_ops", 0))
             if entry.source == "synthetic" and n_ops > LAZY_OPS:
-                print(f"  {gid:34s} {n_ops:>7,d}  (generated on first use) {'':>8s}  {cluster}")
+                print(f"  {gid:34s} {n_ops:>7,d}  (generated on first use) {'':>18s}  {cluster}")
                 continue
             g = get_graph(gid)
             print(
                 f"  {gid:34s} {g.n_ops:>7,d} {g.n_edges:>8,d} {g.flops.sum() / 1e9:>9.3g} "
-                f"{g.persistent_bytes.sum() / 1e9:>9.3g}  {cluster}"
+                f"{g.persistent_bytes.sum() / 1e9:>19.3g}  {cluster}"
             )
     return EXIT_OK
 
@@ -206,6 +210,13 @@ def _leaderboard(
     except ResultsError as exc:
         print(f"go-gym leaderboard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    failed = _failed_cells(base)
+    if not rows:
+        print(
+            f"go-gym leaderboard: error: {results} holds no result rows{failed and '; ' + failed}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     boards = build_boards(rows, base)
     if only is not None:
         boards = [b for b in boards if (b.suite, b.task) == only]
@@ -214,26 +225,52 @@ def _leaderboard(
     for board in boards:
         print(f"\n## {board.title} (budget {board.budget})\n")
         print(markdown_table(board))
+    if failed:
+        print(f"\n{failed}")
     print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     if readme is not None:
         _update_readme(readme, {f"{b.suite}/{b.stem}": markdown_table(b) for b in boards}, out)
     return EXIT_OK
 
 
+def _failed_cells(base: Path) -> str:
+    """One line on the cells of ``base`` that failed (their tracebacks in ``errors/``), which
+    have no row and so no place in a table; "" when none did."""
+    from go_gym.runner.results import ERRORS_DIR
+
+    errors = base / ERRORS_DIR
+    keys = sorted(p.stem for p in errors.glob("*.txt")) if errors.is_dir() else []
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    return f"{len(keys)} failed cell(s) have no row (tracebacks in {errors}): {shown}"
+
+
 def _update_readme(readme: Path, tables: dict[str, str], out: Path) -> None:
     """Replace the README's generated blocks (``<!-- leaderboard:SUITE/TASK start -->`` ...
-    ``end -->``) with the current tables; blocks of other leaderboards are left alone."""
+    ``end -->``) with the current tables; blocks of other leaderboards are left alone, and
+    named in a warning (their id matches no table: another suite or task, or a directory
+    with several budgets, whose pages are ``TASK-budgetB``)."""
     text = readme.read_text()
+    left: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         table = tables.get(match["id"])
         if table is None:
+            left.append(match["id"])
             return match[0]
         return f"{match[1]}{table}\n{match[3]}"
 
-    new, count = _README_BLOCK.subn(replace, text)
-    readme.write_text(new)
-    print(f"updated {count} leaderboard block(s) in {readme}", file=sys.stderr)
+    new, found = _README_BLOCK.subn(replace, text)
+    if new != text:
+        readme.write_text(new)
+    print(f"updated {found - len(left)} leaderboard block(s) in {readme}", file=sys.stderr)
+    if left:
+        print(
+            f"warning: no table for the block(s) {', '.join(left)} of {readme} (tables: "
+            f"{', '.join(sorted(tables)) or 'none'}); left as they were",
+            file=sys.stderr,
+        )
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -247,7 +284,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Replay every row; report those that do not reproduce."""
+    """Check and replay every row; report those that do not reproduce and any problem of the
+    results files (a cell file misnamed, a results.csv that differs from cells/)."""
     from go_gym.runner.results import ResultsError
     from go_gym.runner.validate import validate_results
 
@@ -257,11 +295,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         print(f"go-gym validate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not rows:
+        print(f"go-gym validate: error: {args.results} holds no result rows", file=sys.stderr)
+        return EXIT_USAGE
     for mismatch in mismatches:
         print(f"MISMATCH {mismatch}")
     elapsed = time.perf_counter() - t0
+    bad_rows = sum(m.row is not None for m in mismatches)
+    bad_files = len(mismatches) - bad_rows
+    files = f"; {bad_files} problem(s) with the results files" if bad_files else ""
     print(
-        f"{len(rows) - len(mismatches)}/{len(rows)} rows reproduce ({elapsed:.1f} s)",
+        f"{len(rows) - bad_rows}/{len(rows)} rows reproduce{files} ({elapsed:.1f} s)",
         file=sys.stderr,
     )
     return EXIT_FAILED if mismatches else EXIT_OK
@@ -284,41 +328,58 @@ def cmd_train(argv: list[str]) -> int:
     return int(train.run(parser.parse_args(argv)) or 0)
 
 
-#: The env id of each task.
-TASK_ENVS = {
-    "placement": "GOPlacement-v0",
-    "scheduling": "GOScheduling-v0",
-    "fusion": "GOFusion-v0",
-    "joint": "GOJoint-v0",
-}
-
-
 def cmd_render(args: argparse.Namespace) -> int:
-    """One step of the task's env with the agent's decision, drawn by the env's renderer."""
-    import gymnasium as gym
-    import matplotlib
+    """One step of the task's env with the agent's decision, drawn by the env's renderer.
+
+    The env is the runner's (`go_gym.runner.cells.make_env`): for scheduling and fusion the
+    human-expert placement is fixed, as in the benchmark. Bad arguments (graph, agent, an
+    agent that cannot do the task, an output that is not a .png) are usage errors, found
+    before anything runs.
+    """
     import numpy as np
+
+    import agents
+    from go_gym.runner.bench import resolve_graph_id
+    from go_gym.runner.cells import make_env
+
+    def usage(message: str) -> int:
+        print(f"go-gym render: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.out.suffix.lower() != ".png":
+        return usage(f"--out must name a .png file, got {str(args.out)!r}")
+    suite = args.graph.partition("/")[0] if "/" in args.graph else args.suite
+    try:
+        graph = resolve_graph_id(args.graph, suite)
+    except ValueError as exc:
+        return usage(str(exc))
+    if args.agent not in agents.names():
+        return usage(f"unknown agent {args.agent!r}; known agents: {', '.join(agents.names())}")
+    env = make_env(graph, args.task, render_mode="rgb_array")
+    try:
+        agent = agents.make(args.agent, env, seed=args.seed)
+    except ValueError as exc:
+        return usage(f"agent {args.agent!r} cannot act on the {args.task} task: {exc}")
+    except Exception as exc:
+        return usage(f"agent {args.agent!r} cannot be made: {type(exc).__name__}: {exc}")
+    obs, _ = env.reset(seed=args.seed)
+    action, _ = agent.predict(obs, deterministic=True)
+    _, _, _, _, info = env.step(action)
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):  # render_mode="rgb_array" gives one (H, W, 3) frame
+        raise TypeError(f"expected an RGB frame from the {args.task} env, got {type(frame)}")
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import agents
-
-    env = gym.make(TASK_ENVS[args.task], graph=args.graph, render_mode="rgb_array")
-    agent = agents.make(args.agent, env, seed=args.seed)
-    obs, _ = env.reset(seed=args.seed)
-    action, _ = agent.predict(obs, deterministic=True)
-    _, _, _, _, info = env.step(action)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame = env.render()
-    if not isinstance(frame, np.ndarray):  # render_mode="rgb_array" gives one (H, W, 3) frame
-        raise TypeError(f"expected an RGB frame from {TASK_ENVS[args.task]}, got {type(frame)}")
-    plt.imsave(args.out, frame)
+    plt.imsave(args.out, frame, format="png")
     print(
-        f"{args.graph} / {args.task} / {args.agent}: step {info['step_time'] * 1e3:.3f} ms "
+        f"{graph} / {args.task} / {args.agent}: step {info['step_time'] * 1e3:.3f} ms "
         f"({'fits' if info['valid'] else 'OUT OF MEMORY'}) -> {args.out}"
     )
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,9 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="replay every row's decisions; report mismatches")
     p.add_argument("results", type=Path, help="results directory or CSV file")
     p = sub.add_parser("render", help="an agent's decision on a graph as a Gantt chart (PNG)")
-    p.add_argument("graph", help="suite graph id, e.g. quick-v0/gnmt-3")
+    p.add_argument("graph", help="suite graph id (quick-v0/gnmt-3) or a name of --suite (gnmt-3)")
+    p.add_argument("--suite", default="quick-v0", help="suite of a short graph name (quick-v0)")
     p.add_argument("--agent", default="human-expert", help="registry name (default human-expert)")
-    p.add_argument("--task", choices=sorted(TASK_ENVS), default="placement")
+    p.add_argument(
+        "--task",
+        choices=["placement", "scheduling", "fusion", "joint"],
+        default="placement",
+        help="the runner's env of this task (default placement)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("gantt.png"), help="PNG to write")
     sub.add_parser(

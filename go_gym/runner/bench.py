@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from go_gym.runner.cells import TASKS, Cell, CellFailure, applicable_agents, canonical_config
+from go_gym.runner.cells import (
+    TASKS,
+    Cell,
+    CellFailure,
+    applicable_agents,
+    canonical_config,
+    check_agent_configs,
+    make_env,
+)
 from go_gym.runner.executors import EXECUTORS, default_workers
 from go_gym.runner.results import (
     CELLS_DIR,
@@ -27,7 +35,7 @@ from go_gym.runner.results import (
     merge_cells,
 )
 
-__all__ = ["BenchReport", "BenchSpec", "expand_agents", "plan", "run_bench"]
+__all__ = ["BenchReport", "BenchSpec", "expand_agents", "plan", "resolve_graph_id", "run_bench"]
 
 #: ``--agents`` shorthands.
 ALL = "all"  # every registered agent, plug-ins included, that can do the task
@@ -112,30 +120,49 @@ def baseline_names() -> list[str]:
     return list(BASELINES)
 
 
+def resolve_graph_id(item: str, suite: str) -> str:
+    """The suite graph id of ``item``: a full id (``quick-v0/rnnlm-2``) or a name of ``suite``
+    (``rnnlm-2``), as ``--graphs`` takes them.
+
+    Raises:
+        ValueError: for an unknown suite, or a graph that is not in it (listing its graphs).
+    """
+    from go_gym.zoo import list_graphs
+
+    try:
+        ids = list_graphs(suite)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+    full = item if "/" in item else f"{suite}/{item}"
+    if full not in ids:
+        raise ValueError(f"graph {item!r} is not in suite {suite!r}; its graphs: {ids}")
+    return full
+
+
 def _graph_ids(suite: str, subset: Sequence[str]) -> list[str]:
     from go_gym.zoo import list_graphs
 
-    ids = list_graphs(suite)
     if not subset:
-        return ids
-    chosen = []
-    for item in subset:
-        full = item if "/" in item else f"{suite}/{item}"
-        if full not in ids:
-            raise ValueError(f"graph {item!r} is not in suite {suite!r}; its graphs: {ids}")
-        chosen.append(full)
-    return list(dict.fromkeys(chosen))
+        try:
+            return list_graphs(suite)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+    return list(dict.fromkeys(resolve_graph_id(item, suite) for item in subset))
 
 
 def plan(spec: BenchSpec) -> tuple[list[Cell], list[str]]:
     """Every cell of the run (graphs x agents x seeds) and the agents left out.
 
     Shorthand agent lists keep only the agents that can act on the task; an agent named
-    explicitly that cannot is an error, since the user asked for it.
+    explicitly that cannot is an error, since the user asked for it. Each agent of
+    ``agent_configs`` is made once with its options on the first graph, so a bad option is
+    an error here rather than a failure of every one of its cells.
 
     Raises:
         ValueError: for an unknown suite, graph, task or agent, an agent that cannot do the
-            task, a negative budget, fewer than one worker, or no, repeated or negative seeds.
+            task, an agent config that sets ``seed`` or ``budget`` or that the agent rejects,
+            agent names that would share cell files, a negative budget, fewer than one
+            worker, or no, repeated or negative seeds.
     """
     if spec.task not in TASKS:
         raise ValueError(f"unknown task {spec.task!r}; known tasks: {', '.join(TASKS)}")
@@ -147,22 +174,24 @@ def plan(spec: BenchSpec) -> tuple[list[Cell], list[str]]:
         raise ValueError("no seeds")
     if len(set(spec.seeds)) < len(spec.seeds) or min(spec.seeds) < 0:
         raise ValueError(f"seeds must be distinct and >= 0, got {list(spec.seeds)}")
-    try:
-        graph_ids = _graph_ids(spec.suite, spec.graphs)
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
+    graph_ids = _graph_ids(spec.suite, spec.graphs)
     names = expand_agents(spec.agents)
-    ok, skipped, unavailable = applicable_agents(names, graph_ids[0], spec.task)
-    explicit = [n for n in skipped if n in spec.agents]
-    if explicit:
-        raise ValueError(f"agents {explicit} cannot act on the {spec.task} task")
-    broken = {n: why for n, why in unavailable.items() if n in spec.agents}
-    if broken:
-        raise ValueError(f"agents cannot be made: {broken}")
-    skipped += [f"{n} (unavailable: {why})" for n, why in unavailable.items()]
-    unknown_cfg = sorted(set(spec.agent_configs) - set(ok))
-    if unknown_cfg:
-        raise ValueError(f"--agent-config names agents not in this run: {unknown_cfg}")
+    env = make_env(graph_ids[0], spec.task)
+    try:
+        ok, skipped, unavailable = applicable_agents(names, env)
+        explicit = [n for n in skipped if n in spec.agents]
+        if explicit:
+            raise ValueError(f"agents {explicit} cannot act on the {spec.task} task")
+        broken = {n: why for n, why in unavailable.items() if n in spec.agents}
+        if broken:
+            raise ValueError(f"agents cannot be made: {broken}")
+        skipped += [f"{n} (unavailable: {why})" for n, why in unavailable.items()]
+        unknown_cfg = sorted(set(spec.agent_configs) - set(ok))
+        if unknown_cfg:
+            raise ValueError(f"--agent-config names agents not in this run: {unknown_cfg}")
+        check_agent_configs(spec.agent_configs, env, spec.seeds[0])
+    finally:
+        env.close()
     cells = [
         Cell(
             gid, spec.task, name, seed, spec.budget, canonical_config(spec.agent_configs.get(name))
@@ -171,7 +200,22 @@ def plan(spec: BenchSpec) -> tuple[list[Cell], list[str]]:
         for name in ok
         for seed in spec.seeds
     ]
+    _check_distinct_keys(cells)
     return cells, skipped
+
+
+def _check_distinct_keys(cells: list[Cell]) -> None:
+    """Refuse cells that would share a file (one row would overwrite the other, and a resume
+    would skip the second). `Cell.key` hashes unsafe names, so this takes names made to
+    look like another name's hashed form."""
+    owner: dict[str, Cell] = {}
+    for cell in cells:
+        other = owner.setdefault(cell.key, cell)
+        if other is not cell:
+            raise ValueError(
+                f"agents {other.agent!r} and {cell.agent!r} would share the cell file "
+                f"{cell.key}.csv; rename one of them"
+            )
 
 
 def run_bench(spec: BenchSpec, log: Callable[[str], None] | None = None) -> BenchReport:
@@ -179,10 +223,19 @@ def run_bench(spec: BenchSpec, log: Callable[[str], None] | None = None) -> Benc
 
     Returns a report even when interrupted (Ctrl-C sets ``interrupted``); files written
     before the interruption are complete and count as done on the next run.
+
+    Raises:
+        ValueError: for an unknown executor, an ``address`` without the Ray executor (it
+            would be ignored), or anything `plan` refuses.
     """
     say = log or (lambda message: print(message, file=sys.stderr))
     if spec.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {spec.executor!r}; known: {', '.join(EXECUTORS)}")
+    if spec.address is not None and spec.executor != "ray":
+        raise ValueError(
+            f"a Ray cluster address ({spec.address!r}) needs the ray executor "
+            f"(--executor ray), not {spec.executor!r}"
+        )
     t0 = time.perf_counter()
     out = Path(spec.out)
     cells, skipped = plan(spec)

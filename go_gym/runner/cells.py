@@ -4,7 +4,9 @@ The runner, not the agent, owns everything that makes a number comparable (Compi
 leaderboard harness): it builds the env with the suite's cluster and the task's fixed
 decisions, gives the agent its budget, takes exactly one deterministic action, and measures
 that action with the simulator. The agent only acts. Every row then stores the decisions the
-simulator ran, so `go_gym.runner.validate` can replay it without the agent.
+simulator ran, so `go_gym.runner.validate` can replay it without the agent. What the agent
+could change is taken or counted by the runner: graph, cluster and fixed decisions before the
+agent runs, the evaluations by `EvaluationCounter`, the OOM penalty by its constant.
 
 Task setups (the env each task is measured in, and its comparator):
 
@@ -52,12 +54,17 @@ __all__ = [
     "Cell",
     "CellFailure",
     "CellOutcome",
+    "EvaluationCounter",
     "applicable_agents",
+    "check_agent_configs",
+    "colocation_leaders",
     "comparators",
+    "fixed_decisions",
     "load_decisions",
     "make_env",
     "run_cell",
     "run_cell_safely",
+    "suite_machine",
 ]
 
 #: Task name -> (env id, fixed env keyword arguments). See the module docstring.
@@ -70,6 +77,13 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
 
 #: Simulator profile of every benchmark row.
 PROFILE = "go"
+
+#: OOM penalty of every benchmark env (an out-of-memory decision counts as this many lower
+#: bounds). The runner sets it and refuses a cell whose agent changed it.
+OOM_PENALTY = 100.0
+
+#: Agent config keys the runner owns: every cell gets its seed and budget from the run.
+RESERVED_CONFIG_KEYS = ("seed", "budget")
 
 
 @dataclass(frozen=True)
@@ -99,12 +113,19 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """A file name unique to the cell (everything that changes its result is in it)."""
+        """A file name unique to the cell (everything that changes its result is in it).
+
+        Each part is kept as it is when it is file-name safe (every name the runner has
+        written so far is, so their keys never change); a part with other characters is
+        replaced by its safe form plus a hash of the original, so ``my agent`` and
+        ``my_agent`` get different files instead of one overwriting the other.
+        """
         cfg = "default"
         if self.config != "{}":
             cfg = hashlib.sha256(self.config.encode()).hexdigest()[:10]
-        raw = f"{self.graph}__{self.task}__{self.agent}__{cfg}__b{self.budget}__s{self.seed}"
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", raw.replace("/", "__"))
+        suite, _, name = self.graph.partition("/")
+        parts = [suite, name, self.task, self.agent, cfg, f"b{self.budget}", f"s{self.seed}"]
+        return "__".join(_file_part(part) for part in parts)
 
     def kwargs(self) -> dict[str, Any]:
         """The agent's keyword arguments from ``config``."""
@@ -112,6 +133,18 @@ class Cell:
         if not isinstance(value, dict):
             raise ValueError(f"agent config must be a JSON object, got {self.config!r}")
         return value
+
+
+#: Characters a cell key may hold as they are (anything else is replaced, see `Cell.key`).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _file_part(text: str) -> str:
+    """``text`` if it is file-name safe, else its safe form and a short hash of ``text``."""
+    safe = _UNSAFE.sub("_", text)
+    if safe == text:
+        return text
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def canonical_config(config: dict[str, Any] | None) -> str:
@@ -137,8 +170,27 @@ class CellFailure:
     traceback: str = field(repr=False, default="")
 
 
-def make_env(graph: str, task: str) -> Any:
-    """The env a cell is measured in: the task's env on the graph's suite cluster."""
+def suite_machine(graph: str) -> tuple[str, int]:
+    """(cluster preset, device count) of a suite graph id: the hardware of its every cell.
+
+    Raises:
+        KeyError: for a graph id that is in no suite.
+    """
+    from go_gym.zoo import get_entry
+
+    entry = get_entry(graph)
+    return entry.cluster, int(entry.n_devices)
+
+
+def make_env(graph: str, task: str, render_mode: str | None = None) -> Any:
+    """The env a cell is measured in: the task's env on the graph's suite cluster, with the
+    task's fixed decisions and the runner's OOM penalty. `go_gym.runner.validate` and
+    ``go-gym render`` build the same env, so they see what the cell saw.
+
+    Raises:
+        ValueError: for an unknown task.
+        KeyError: for a graph id that is in no suite.
+    """
     import gymnasium as gym
 
     import go_gym  # noqa: F401  (registers the env ids)
@@ -146,22 +198,28 @@ def make_env(graph: str, task: str) -> Any:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known tasks: {list(TASKS)}")
     env_id, fixed = TASKS[task]
-    # The env resolves the suite's cluster preset and device count from the graph id.
-    return gym.make(env_id, graph=graph, profile=PROFILE, **fixed)
+    cluster, n_devices = suite_machine(graph)
+    return gym.make(
+        env_id,
+        graph=graph,
+        cluster=cluster,
+        n_devices=n_devices,
+        profile=PROFILE,
+        oom_penalty=OOM_PENALTY,
+        render_mode=render_mode,
+        **fixed,
+    )
 
 
-def applicable_agents(
-    names: list[str], graph: str, task: str
-) -> tuple[list[str], list[str], dict[str, str]]:
-    """Split ``names`` into agents that can act on ``task``, those that cannot, and those that
-    could not be made at all (name -> reason, e.g. a learned agent without its checkpoint).
+def applicable_agents(names: list[str], env: Any) -> tuple[list[str], list[str], dict[str, str]]:
+    """Split ``names`` into agents that can act on ``env``'s task, those that cannot, and those
+    that could not be made at all (name -> reason, e.g. a learned agent without its checkpoint).
 
     An agent that cannot do a task raises ValueError when made for its env (the registry's
     contract); anything else it raises means it is unavailable here.
     """
     import agents
 
-    env = make_env(graph, task)
     ok, skipped, unavailable = [], [], {}
     for name in names:
         try:
@@ -172,8 +230,35 @@ def applicable_agents(
             unavailable[name] = f"{type(exc).__name__}: {exc}"
         else:
             ok.append(name)
-    env.close()
     return ok, skipped, unavailable
+
+
+def check_agent_configs(configs: dict[str, dict[str, Any]], env: Any, seed: int) -> None:
+    """Make each configured agent once on ``env`` with its options, as `run_cell` will.
+
+    A bad option (an unknown keyword, a value out of range) then stops the run before any
+    cell runs, instead of failing every cell of that agent one by one.
+
+    Raises:
+        ValueError: naming the agent, for a config that sets a key the runner owns
+            (`RESERVED_CONFIG_KEYS`) or that the agent's constructor rejects.
+    """
+    import agents
+
+    for name, config in configs.items():
+        reserved = [key for key in RESERVED_CONFIG_KEYS if key in config]
+        if reserved:
+            raise ValueError(
+                f"--agent-config for {name!r} sets {reserved}: the runner gives every cell "
+                "its seed (--seeds) and budget (--budget)"
+            )
+        try:
+            agents.make(name, env, seed=seed, **config)
+        except Exception as exc:
+            raise ValueError(
+                f"--agent-config for {name!r} {json.dumps(config)}: the agent cannot be made "
+                f"with it: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 #: Tasks whose decisions include fusion: their envs normalise by the fused lower bound.
@@ -203,30 +288,81 @@ def comparators(
     return bound, tf_default, human
 
 
-def _simulated_decisions(core: Any, action: Any) -> dict[str, NDArray[np.int64]]:
-    """The full per-op decisions the env simulates for ``action``: the agent's rows unpadded,
-    the task's fixed decisions, and colocated ops following their group's first member."""
-    graph = core.graph
+def colocation_leaders(graph: Any) -> NDArray[np.int64]:
+    """Per op, the op whose device it takes: its colocation group's first member (itself
+    when it is in no group). The env places colocated ops this way; saved placements too."""
     n = graph.n_ops
+    leader = np.arange(n, dtype=np.int64)
+    colocation = np.asarray(graph.colocation)
+    grouped = np.flatnonzero(colocation >= 0)
+    if grouped.size:
+        groups = colocation[grouped]
+        _, first = np.unique(groups, return_index=True)
+        first_of = dict(zip(groups[first].tolist(), grouped[first].tolist(), strict=True))
+        leader[grouped] = [first_of[g] for g in groups.tolist()]
+    return leader
+
+
+def fixed_decisions(core: Any) -> dict[str, NDArray[np.int64]]:
+    """The decisions the task fixes in the runner's env ``core`` (copies), colocation applied:
+    what a cell's decisions file must hold besides the agent's (`go_gym.runner.validate`)."""
+    leader = colocation_leaders(core.graph)
+    out: dict[str, NDArray[np.int64]] = {}
+    for name, value in core.fixed_decisions.items():
+        if name not in core.decides and value is not None:
+            array = np.asarray(value, np.int64).copy()
+            out[name] = array[leader] if name == "placement" else array
+    return out
+
+
+def _simulated_decisions(
+    core: Any, fixed: dict[str, NDArray[np.int64]], action: Any
+) -> dict[str, NDArray[np.int64]]:
+    """The full per-op decisions the env simulates for ``action``: the agent's rows unpadded,
+    the task's ``fixed`` decisions (see `fixed_decisions`, taken before the agent ran), and
+    colocated ops following their group's first member."""
+    n = core.graph.n_ops
     decided = {core.decides[0]: action} if len(core.decides) == 1 else dict(action)
     out: dict[str, NDArray[np.int64]] = {}
     for name in ("placement", "priority", "fusion"):
         if name in decided:
             out[name] = np.asarray(decided[name], np.int64)[:n].copy()
-        else:
-            fixed = core.fixed_decisions[name]
-            if fixed is not None:
-                out[name] = np.asarray(fixed, np.int64).copy()
-    colocation = np.asarray(graph.colocation)
-    grouped = np.flatnonzero(colocation >= 0)
-    if grouped.size:
-        leader = np.arange(n)
-        groups = colocation[grouped]
-        _, first = np.unique(groups, return_index=True)
-        first_of = dict(zip(groups[first].tolist(), grouped[first].tolist(), strict=True))
-        leader[grouped] = [first_of[g] for g in groups.tolist()]
-        out["placement"] = out["placement"][leader]
+            if name == "placement":
+                out[name] = out[name][colocation_leaders(core.graph)]
+        elif name in fixed:
+            out[name] = fixed[name].copy()
     return out
+
+
+class EvaluationCounter:
+    """Counts, in the runner, the simulator evaluations spent through the runner's env.
+
+    The env's own ``evaluations`` is a public attribute that any agent can assign (an agent
+    that spent 500 evaluations and then set it to 0 got a row saying 1). This counter wraps
+    the env's two simulating entry points, ``step`` and ``evaluate``, on the env instance,
+    and keeps its count where the agent is not handed it. `run_cell` fails a cell whose env
+    count disagrees with it: the agent assigned the counter or went around the wrappers.
+
+    In-process Python cannot stop an agent that both goes around the wrappers and fixes the
+    env's counter up, or that calls `go_gym.sim` directly; those are beyond any counter here.
+    """
+
+    def __init__(self, core: Any) -> None:
+        self.count = 0
+        step, evaluate = core.step, core.evaluate
+
+        def counted_step(action: Any) -> Any:
+            out = step(action)
+            self.count += 1
+            return out
+
+        def counted_evaluate(decisions: dict[str, Any]) -> Any:
+            values = evaluate(decisions)
+            self.count += int(np.asarray(values).shape[0])
+            return values
+
+        core.step = counted_step
+        core.evaluate = counted_evaluate
 
 
 def _curve(agent: Any, fitted: Any, checksum: str) -> tuple[NDArray, NDArray] | None:
@@ -256,8 +392,10 @@ def run_cell(cell: Cell) -> CellOutcome:
 
     env = make_env(cell.graph, cell.task)
     core = env.unwrapped
-    graph, cluster = core.graph, core.cluster
+    # Taken before the agent sees the env: what the cell is measured on.
+    graph, cluster, fixed = core.graph, core.cluster, fixed_decisions(core)
     kwargs = cell.kwargs()
+    counter = EvaluationCounter(core)
 
     start = time.perf_counter()
     agent = agents.make(cell.agent, env, seed=cell.seed, **kwargs)
@@ -269,14 +407,25 @@ def run_cell(cell: Cell) -> CellOutcome:
     action, _ = agent.predict(obs, deterministic=True)
     wall = time.perf_counter() - start
     _, _, _, _, info = env.step(action)
-    evaluations = int(core.evaluations)
+    evaluations = counter.count
+    if int(core.evaluations) != evaluations:
+        raise RuntimeError(
+            f"the env's evaluations counter says {int(core.evaluations)}, the runner counted "
+            f"{evaluations} through env.step and env.evaluate: {cell.agent} changed the "
+            "counter or simulated around those methods"
+        )
     if evaluations > cell.budget + 1:
         raise RuntimeError(
             f"{cell.agent} used {evaluations - 1} simulator evaluations in fit, "
             f"over its budget of {cell.budget}"
         )
+    if float(core.oom_penalty) != OOM_PENALTY:
+        raise RuntimeError(
+            f"{cell.agent} changed the env's oom_penalty to {core.oom_penalty!r}; the "
+            f"runner's is {OOM_PENALTY!r}"
+        )
 
-    decisions = _simulated_decisions(core, action)
+    decisions = _simulated_decisions(core, fixed, action)
     replay = simulate(
         graph,
         cluster,
@@ -302,23 +451,20 @@ def run_cell(cell: Cell) -> CellOutcome:
     np.savez_compressed(buffer, **arrays)
     blob = buffer.getvalue()
 
-    oom_penalty = float(core.oom_penalty)
+    oom_penalty = OOM_PENALTY
     bound, tf_default, human = comparators(graph, cluster, oom_penalty, cell.task)
     if bound != core.lower_bound:
         raise RuntimeError(
             f"the runner's lower bound {bound!r} differs from the env's {core.lower_bound!r}"
         )
     effective = float(info["effective_step_time"])
-    from go_gym.zoo import get_entry
-
-    entry = get_entry(cell.graph)
     row = Row(
         schema_version=SCHEMA_VERSION,
         suite=cell.suite,
         graph=cell.graph,
         n_ops=int(graph.n_ops),
         task=cell.task,
-        cluster=entry.cluster,
+        cluster=suite_machine(cell.graph)[0],
         n_devices=int(cluster.n_devices),
         profile=PROFILE,
         agent=cell.agent,

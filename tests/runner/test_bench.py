@@ -85,6 +85,18 @@ def test_all_keeps_only_agents_that_can_do_the_task(tmp_path, make_spec):
         ({"workers": 0}, "workers must be >= 1"),
         ({"seeds": [1, 0, 1]}, r"seeds must be distinct and >= 0, got \[1, 0, 1\]"),
         ({"seeds": [-1]}, "seeds must be distinct and >= 0"),
+        (
+            {"agent_configs": {"random-search": {"seed": 3}}},
+            r"--agent-config for 'random-search' sets \['seed'\]: the runner gives every cell",
+        ),
+        (
+            {"agent_configs": {"random-search": {"budget": 5}}},
+            r"--agent-config for 'random-search' sets \['budget'\]",
+        ),
+        (
+            {"agent_configs": {"random-search": {"foo": 1}}},
+            r"--agent-config for 'random-search' \{\"foo\": 1\}: the agent cannot be made",
+        ),
     ],
 )
 def test_bad_run_arguments_are_named(tmp_path, make_spec, overrides, message):
@@ -152,6 +164,122 @@ def test_train_delegates_to_the_go_trainer(capsys):
 
 def test_render_writes_a_gantt_chart(tmp_path, capsys):
     out = tmp_path / "chart.png"
-    assert main(["render", "quick-v0/wavenet-2x6", "--agent", "m-etf", "--out", str(out)]) == 0
+    # A name of --suite (quick-v0 by default), as bench's --graphs takes it.
+    assert main(["render", "wavenet-2x6", "--agent", "m-etf", "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000
     assert "quick-v0/wavenet-2x6 / placement / m-etf" in capsys.readouterr().out
+
+
+def test_a_bad_agent_config_stops_the_run_before_any_cell(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["bench", "--graphs", "transformer-xl-2", "--agents", "annealing", "--seeds", "1"]
+    args += ["--budget", "10", "--out", str(out), "--no-progress"]
+    assert main([*args, "--agent-config", '{"annealing": {"foo": 1}}']) == 2
+    err = capsys.readouterr().err
+    assert "go-gym bench: error: --agent-config for 'annealing'" in err
+    assert not out.exists()  # nothing ran, nothing written
+    assert main([*args, "--agent-config", '{"annealing": {"seed": 3}}']) == 2
+    assert "sets ['seed']" in capsys.readouterr().err
+
+
+def test_address_without_ray_is_a_usage_error(tmp_path, capsys):
+    args = ["bench", "--graphs", "transformer-xl-2", "--agents", "m-etf", "--seeds", "1"]
+    args += ["--out", str(tmp_path / "run"), "--address", "auto", "--no-progress"]
+    assert main(args) == 2
+    assert "needs the ray executor (--executor ray), not 'local'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_graphs_names_the_persistent_bytes_column(capsys):
+    assert main(["graphs", "quick-v0"]) == 0
+    header = capsys.readouterr().out.splitlines()[1]
+    assert "params+grads+opt GB" in header and "param GB" not in header
+
+
+def test_existing_cell_keys_are_unchanged():
+    """Committed results and resumes find their files by these names."""
+    cell = Cell("quick-v0/rnnlm-2", "placement", "annealing", 0, 30)
+    assert cell.key == "quick-v0__rnnlm-2__placement__annealing__default__b30__s0"
+    configured = Cell(**{**cell.__dict__, "agent": "go", "config": '{"layer_head":1.0}'})
+    assert configured.key.startswith("quick-v0__rnnlm-2__placement__go__")
+    assert configured.key.endswith("__b30__s0") and len(configured.key.split("__")[4]) == 10
+
+
+def test_agent_names_that_sanitise_alike_get_their_own_cells(tmp_path, make_spec, plugin_agents):
+    report = run_bench(make_spec(tmp_path, agents=["my agent", "my_agent"], seeds=[0]))
+    assert (report.finished, report.failures) == (2, [])
+    assert sorted(r.agent for r in report.rows) == ["my agent", "my_agent"]
+    assert len({r.decisions_file for r in report.rows}) == 2
+    assert validate_results(tmp_path)[1] == []
+    again = run_bench(make_spec(tmp_path, agents=["my agent", "my_agent"], seeds=[0]))
+    assert (again.already_done, again.finished) == (2, 0)
+
+
+def test_agent_names_whose_keys_collide_are_refused(tmp_path, make_spec, plugin_agents):
+    with pytest.raises(ValueError, match="agents 'my agent' and 'my_agent-8cae0b62' would share"):
+        plan(make_spec(tmp_path, agents=["my agent", "my_agent-8cae0b62"]))
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        (
+            "hides-evaluations",
+            "the env's evaluations counter says 1, the runner counted 51 through env.step and "
+            "env.evaluate: hides-evaluations changed the counter",
+        ),
+        ("goes-around", "the env's evaluations counter says 6, the runner counted 1"),
+        ("lowers-penalty", "lowers-penalty changed the env's oom_penalty to 1.5"),
+    ],
+)
+def test_agents_cannot_rewrite_what_the_runner_measures(
+    tmp_path, make_spec, plugin_agents, agent, message
+):
+    report = run_bench(make_spec(tmp_path, agents=[agent], seeds=[0], budget=100))
+    (failure,) = report.failures
+    assert message in failure.error
+    assert report.rows == []
+
+
+def test_render_uses_the_runners_env(tmp_path, capsys):
+    """Scheduling is measured with the human-expert placement fixed, as in the benchmark."""
+    import agents
+    from go_gym.runner.cells import make_env
+
+    env = make_env("quick-v0/transformer-xl-2", "scheduling")
+    obs, _ = env.reset(seed=0)
+    action, _ = agents.make("fifo", env, seed=0).predict(obs, deterministic=True)
+    step_ms = env.step(action)[4]["step_time"] * 1e3
+    out = tmp_path / "chart.png"
+    args = ["render", "quick-v0/transformer-xl-2", "--task", "scheduling", "--agent", "fifo"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"quick-v0/transformer-xl-2 / scheduling / fifo: step {step_ms:.3f} ms" in printed
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["quick-v0/nope"], "graph 'quick-v0/nope' is not in suite 'quick-v0'"),
+        (["nope-9"], "graph 'nope-9' is not in suite 'quick-v0'"),
+        (["nope-v0/rnnlm-2"], "unknown suite 'nope-v0'"),
+        (
+            ["quick-v0/rnnlm-2", "--agent", "gpt-placer"],
+            "unknown agent 'gpt-placer'; known agents:",
+        ),
+        (
+            ["quick-v0/rnnlm-2", "--agent", "xla-greedy"],
+            "agent 'xla-greedy' cannot act on the placement",
+        ),
+        (["quick-v0/rnnlm-2", "--out", "x.jpgx"], "--out must name a .png file, got 'x.jpgx'"),
+        (["quick-v0/rnnlm-2", "--out", "noext"], "--out must name a .png file, got 'noext'"),
+    ],
+)
+def test_render_bad_arguments_are_usage_errors(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("go-gym render: error: ") and err.count("\n") == 1  # no traceback
+    assert message in err
+    assert list(tmp_path.iterdir()) == []

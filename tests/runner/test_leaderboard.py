@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -64,3 +65,52 @@ def test_files_and_readme_block(results, tmp_path, capsys):
     text = readme.read_text()
     assert "old" not in text and "keep" in text and "| 1 |" in text
     assert text.startswith("intro\n")
+
+
+def test_no_rows_is_an_error_that_names_the_failed_cells(tmp_path, monkeypatch, capsys):
+    """A run whose every cell failed leaves a results.csv with no rows and errors/."""
+    import go_gym.runner.cells as cells_module
+    from tests.runner.conftest import small_spec
+
+    def broken(cell):
+        raise RuntimeError("the agent fell over")
+
+    monkeypatch.setattr(cells_module, "run_cell", broken)
+    report = run_bench(small_spec(tmp_path, agents=["m-etf"], seeds=[0]))
+    assert report.rows == [] and len(report.failures) == 1
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert f"go-gym leaderboard: error: {tmp_path} holds no result rows" in captured.err
+    assert "1 failed cell(s) have no row" in captured.err and "m-etf" in captured.err
+    assert "wrote" not in captured.err and not (tmp_path / "leaderboard").exists()
+
+
+def test_failed_cells_are_counted_next_to_the_table(results, tmp_path, capsys):
+    errors = tmp_path / "run" / "errors"
+    shutil.copytree(results, tmp_path / "run")
+    errors.mkdir()
+    key = "quick-v0__transformer-xl-2__placement__brkga__default__b40__s0"
+    (errors / f"{key}.txt").write_text("RuntimeError: the agent fell over\n")
+    assert main(["leaderboard", str(tmp_path / "run"), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert f"1 failed cell(s) have no row (tracebacks in {errors}): {key}" in out
+
+
+def test_readme_blocks_without_a_table_are_not_counted(results, tmp_path, capsys):
+    """Two budgets in one directory: pages are placement-budget40 and -budget7, so the
+    README's quick-v0/placement block has no table and must be left (and said so)."""
+    from tests.runner.conftest import small_spec
+
+    shutil.copytree(results, tmp_path / "run")
+    run_bench(small_spec(tmp_path / "run", agents=["m-etf"], seeds=[0], budget=7))
+    text = "<!-- leaderboard:quick-v0/placement start -->\nold\n"
+    text += "<!-- leaderboard:quick-v0/placement end -->\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    args = ["leaderboard", str(tmp_path / "run"), "--no-plots", "--readme", str(readme)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"updated 0 leaderboard block(s) in {readme}" in err
+    assert "warning: no table for the block(s) quick-v0/placement" in err
+    assert "quick-v0/placement-budget40, quick-v0/placement-budget7" in err
+    assert readme.read_text() == text

@@ -16,6 +16,7 @@ the env's graph's decision under the wrong name.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -146,11 +147,49 @@ def observation_mismatch(observation: Any, core: GraphOptEnv) -> str | None:
     return None
 
 
+def setting_digest(core: GraphOptEnv) -> str:
+    """What a decision for ``core``'s current graph is scored against, besides the graph: a
+    SHA-256 (first 16 hex digits) of the cluster's figures (per-device speeds, memory and
+    launch overheads, per-link bandwidth and latency), the tasks the env decides with their
+    numbers of choices, its fixed decisions, its simulator profile and OOM penalty.
+
+    The same graph on a K80 pair and on a P100 pair, placed with the priorities fixed or
+    decided, has different best decisions: anything kept per graph is kept per graph and
+    this digest (`decision_key`, `agents.go.ppo.graph_key`)."""
+    h = hashlib.sha256()
+    cluster = core.cluster
+    for name in (
+        "peak_flops",
+        "mem_bandwidth",
+        "memory_bytes",
+        "launch_overhead_s",
+        "link_bandwidth",
+        "link_latency_s",
+    ):
+        figures = np.ascontiguousarray(getattr(cluster, name), np.float64)
+        h.update(f"{name}{figures.shape}".encode())
+        h.update(figures.tobytes())
+    h.update(",".join(f"{t}={core.n_choices(t)}" for t in core.decides).encode())
+    for task, fixed in core.fixed_decisions.items():
+        h.update(f"|fixed {task}:".encode())
+        h.update(b"<none>" if fixed is None else np.ascontiguousarray(fixed, np.int64).tobytes())
+    h.update(f"|profile {core.profile}|oom {core.oom_penalty!r}".encode())
+    return h.hexdigest()[:16]
+
+
+def decision_key(core: GraphOptEnv) -> str:
+    """Identity of a decision problem: ``core``'s current graph (its checksum) and everything
+    else that scores a decision for it (`setting_digest`): the key of `EnvAgent.predict`'s
+    cache."""
+    return f"{core.graph.checksum()}:{setting_digest(core)}"
+
+
 class EnvAgent:
     """Base of the built-in agents: bound to one env, deciding for its current graph.
 
-    Subclasses implement `decide`; `predict` caches its answer per graph (heuristics and
-    found decisions do not change between episodes on the same graph). Since the decision
+    Subclasses implement `decide`; `predict` caches its answer per graph and setting
+    (`decision_key`: heuristics and found decisions do not change between episodes on the
+    same graph, cluster and fixed decisions). Since the decision
     comes from the env, not from the observation, `predict` checks that the observation is
     of the env's current graph (`check_observation`).
     """
@@ -201,7 +240,7 @@ class EnvAgent:
     ) -> tuple[Any, Any]:
         core = core_env(self.env)
         self.check_observation(core, observation)
-        key = core.graph.checksum()
+        key = decision_key(core)
         if key not in self._cache:
             self._cache[key] = core.action_from(self.decide(core))
         return self._cache[key], state
@@ -371,9 +410,8 @@ class SearchAgent(EnvAgent):
                 init=start,
                 **self.options,
             )
-        key = core.graph.checksum()
-        self.results[key] = result
-        self._cache[key] = core.action_from({task: result.best})
+        self.results[core.graph.checksum()] = result
+        self._cache[decision_key(core)] = core.action_from({task: result.best})
         return result
 
     def decide(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:

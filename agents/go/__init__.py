@@ -10,7 +10,8 @@
 - `agents.go.agent`: `GOAgent` for the runner (``go``, ``go-zeroshot``); with
   ``refine_share`` its last evaluations refine PPO's best placement by boundary descent
   (`agents.search.boundary_descent`).
-- `agents.go.checkpoint`: safe checkpoints (``weights_only=True``).
+- `agents.go.checkpoint`: safe checkpoints (``weights_only=True``, a checksum of the
+  weights, clear errors for files that are not checkpoints).
 - `agents.go.train`: the ``go-gym train`` command.
 - `agents.go.factories`: the registry's ``go`` / ``go-zeroshot`` factories (torch loads lazily).
 

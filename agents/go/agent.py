@@ -15,9 +15,11 @@ argmax decision for any graph (budget 0; options that only shape training are re
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import gymnasium as gym
@@ -25,9 +27,17 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.base import HEURISTICS, EnvAgent, HeuristicAgent, check_options, core_env
-from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from agents.go.model import TASK_ORDER, GOConfig
+from agents.base import (
+    HEURISTICS,
+    EnvAgent,
+    HeuristicAgent,
+    check_options,
+    core_env,
+    decision_key,
+    keyword_options,
+)
+from agents.go.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, load_weights
+from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
 from agents.go.ppo import IterationStats, PPOConfig, PPOTrainer, graph_key, make_policy
 from agents.go.roles import role_groups
 from agents.search import boundary_descent
@@ -62,6 +72,33 @@ WARM_PROPOSALS: tuple[str, ...] = ("uniform", "subtrees")
 #: The share of the expected deviations that ``"subtrees"`` puts by balance (the rest is
 #: uniform, so that small moves are still tried).
 SUBTREE_SHARE = 0.5
+
+#: `GOAgent`'s default ``warm_deviations`` (another value needs a ``warm_start``).
+WARM_DEVIATIONS = 16.0
+
+#: The options of `GOAgent` that only shape placement decisions: their defaults, which are
+#: all an env that does not decide placement (scheduling, fusion) accepts.
+PLACEMENT_OPTIONS: dict[str, object] = {
+    "refine_share": 0.0,
+    "layer_head": 0.0,
+    "placement_actions": "device",
+    "tie_roles": False,
+}
+
+
+def _check_integer(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"GOAgent: {name} must be an integer >= {least}, got {value!r}")
+
+
+def _check_real(name: str, value: Any, rule: str, ok: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not ok(float(value))
+    ):
+        raise ValueError(f"GOAgent: {name} must be a finite number {rule}, got {value!r}")
 
 
 def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
@@ -136,6 +173,15 @@ class GOAgent(EnvAgent):
             almost every such sample is worse; a boundary move improves about one time in
             five, and one at a time (``agents/go/EXPERIMENTS.md``, "Refining").
         **ppo: `PPOConfig` fields (samples, epochs, clip, lr, entropy_coef, ...).
+
+    Raises:
+        TypeError: for an option that is neither one of the above nor a `PPOConfig` field
+            (`agents.base.check_options`: the message lists the accepted ones).
+        ValueError: for a value of the wrong type or out of range (a budget of 1.7 or -5,
+            ``tie_roles="no"``, a NaN ``layer_head``, ``hidden=0``...), an option that
+            would do nothing: one of `PLACEMENT_OPTIONS` other than its default in an env
+            that does not decide placement, ``warm_deviations`` without ``warm_start``,
+            an option that shapes a fresh policy with ``checkpoint``.
     """
 
     tasks = frozenset(TASK_ORDER)
@@ -148,7 +194,7 @@ class GOAgent(EnvAgent):
         budget: int = 2000,
         checkpoint: str | os.PathLike[str] | None = None,
         warm_start: str | None = None,
-        warm_deviations: float = 16.0,
+        warm_deviations: float = WARM_DEVIATIONS,
         warm_proposal: str = "uniform",
         threads: int | None = 1,
         device: str = "cpu",
@@ -159,10 +205,51 @@ class GOAgent(EnvAgent):
         refine_share: float = 0.0,
         **ppo: Any,
     ) -> None:
+        check_options(
+            "GOAgent (agents 'go' and 'go-warm')",
+            ppo,
+            [*keyword_options(GOAgent.__init__), *(f.name for f in fields(PPOConfig))],
+            "its own options and PPOConfig's fields",
+        )
+        _check_integer("seed", seed, 0)
+        _check_integer("budget", budget, 0)
+        if threads is not None:
+            _check_integer("threads", threads, 1)
+        if warm_start is not None and not isinstance(warm_start, str):
+            raise ValueError(f"GOAgent: warm_start must be a name or None, got {warm_start!r}")
+        _check_real("warm_deviations", warm_deviations, "> 0", lambda v: v > 0)
+        _check_real("refine_share", refine_share, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_real("layer_head", layer_head, ">= 0", lambda v: v >= 0)
+        if hidden is not None:
+            _check_integer("hidden", hidden, 1)
+        if placement_actions not in PLACEMENT_ACTIONS:
+            raise ValueError(
+                f"GOAgent: placement_actions must be one of {PLACEMENT_ACTIONS}, "
+                f"got {placement_actions!r}"
+            )
+        if not isinstance(tie_roles, (bool, np.bool_)):
+            raise ValueError(f"GOAgent: tie_roles must be True or False, got {tie_roles!r}")
         super().__init__(env, seed=seed)
+        core = core_env(env)
+        given = {
+            "refine_share": refine_share,
+            "layer_head": layer_head,
+            "placement_actions": placement_actions,
+            "tie_roles": tie_roles,
+        }
+        placing = [f"{k}={v!r}" for k, v in given.items() if v != PLACEMENT_OPTIONS[k]]
+        if placing and "placement" not in core.decides:
+            raise ValueError(
+                f"GOAgent: {', '.join(placing)}: for placement only, and "
+                f"{type(core).__name__} decides {list(core.decides)}"
+            )
+        if warm_start is None and warm_deviations != WARM_DEVIATIONS:
+            raise ValueError(
+                f"GOAgent: warm_deviations={warm_deviations!r} sets the strength of a warm "
+                "start's prior; give warm_start= too"
+            )
         if threads is not None:
             torch.set_num_threads(threads)
-        core = core_env(env)
         self.budget = int(budget)
         if warm_start not in (None, "best") and not any(
             warm_start in HEURISTICS[task] for task in core.decides
@@ -185,10 +272,10 @@ class GOAgent(EnvAgent):
             raise ValueError(f"refine_share must be in [0, 1), got {refine_share}")
         self.refine_share = float(refine_share)
         fresh = {
-            "hidden": hidden,
-            "layer_head": layer_head,
+            "hidden": hidden is not None,
+            "layer_head": layer_head != 0,
             "placement_actions": placement_actions != "device",
-            "tie_roles": tie_roles,
+            "tie_roles": bool(tie_roles),
         }
         fresh_only = [name for name, v in fresh.items() if v]
         if checkpoint is not None and fresh_only:
@@ -212,7 +299,7 @@ class GOAgent(EnvAgent):
                 layer_head=layer_head,
                 placement_actions=placement_actions,
                 tie_roles=tie_roles,
-                **({"hidden": hidden} if hidden else {}),
+                **({"hidden": hidden} if hidden is not None else {}),
             )
         if warm_proposal == "subtrees" and (
             warm_start is None or not config.tree_actions or "placement" not in config.tasks
@@ -222,13 +309,15 @@ class GOAgent(EnvAgent):
             )
         policy = make_policy(config, seed=seed)
         if state is not None:
-            policy.load_state_dict(state["model"])
+            load_weights(policy, state, checkpoint)
         self.trainer = PPOTrainer(policy, PPOConfig(**ppo), seed=seed, device=device)
         self.history: list[IterationStats] = []
 
     def fit(self, env: gym.Env | None = None, budget: int | None = None) -> FitReport:
         """Train on the current graph of ``env`` for ``budget`` evaluations (default: own)."""
         core = core_env(env or self.env)
+        if budget is not None:
+            _check_integer("fit budget", budget, 0)
         budget = self.budget if budget is None else int(budget)
         if self.warm_start is not None and budget > 0:
             before = core.evaluations
@@ -246,7 +335,7 @@ class GOAgent(EnvAgent):
             curve_best.extend(best.tolist())
         rec = self.trainer.record(core)
         if rec.best:
-            self._cache[core.graph.checksum()] = core.action_from(rec.best)
+            self._cache[decision_key(core)] = core.action_from(rec.best)
         return FitReport(
             history=tuple(history),
             curve_evals=np.array(curve_evals, np.int64),
@@ -322,7 +411,8 @@ class GOAgent(EnvAgent):
         return {t: placement if t == "placement" else uniform for t in core.decides}
 
     def best(self, core: GraphOptEnv) -> tuple[float, dict[str, NDArray[np.int64]]] | None:
-        """(effective step time, decisions) of the best decision found on ``core``'s graph."""
+        """(effective step time, decisions) of the best decision found on ``core``'s graph
+        in its setting (cluster, decided tasks, fixed decisions: `graph_key`)."""
         rec = self.trainer.records.get(graph_key(core))
         return (rec.best_time, rec.best) if rec is not None and rec.best else None
 

@@ -52,6 +52,7 @@ device=)``, ``policy.to(device)``); every tensor it makes follows its inputs' de
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
@@ -125,8 +126,29 @@ class GOConfig:
     tie_roles: bool = False
 
     def __post_init__(self) -> None:
+        for name, least in (
+            ("hidden", 1),
+            ("sage_layers", 0),
+            ("attn_layers", 1),
+            ("heads", 1),
+            ("segment", 1),
+            ("ffn", 1),
+            ("max_devices", 1),
+            ("max_choices", 1),
+            ("layer_frequencies", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"GOConfig.{name} must be an integer >= {least}, got {value!r}")
         if self.hidden % self.heads:
             raise ValueError(f"heads={self.heads} must divide hidden={self.hidden}")
+        head = self.layer_head
+        if isinstance(head, bool) or not isinstance(head, numbers.Real) or not math.isfinite(head):
+            raise ValueError(f"GOConfig.layer_head must be a finite number >= 0, got {head!r}")
+        if not isinstance(self.tie_roles, (bool, np.bool_)):
+            raise ValueError(f"GOConfig.tie_roles must be True or False, got {self.tie_roles!r}")
+        if isinstance(self.tasks, str):
+            raise ValueError(f"tasks must be a sequence of task names, got {self.tasks!r}")
         tasks = tuple(self.tasks)
         object.__setattr__(self, "tasks", tasks)
         if not tasks or any(t not in TASK_ORDER for t in tasks):
@@ -166,6 +188,8 @@ class GOConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GOConfig:
         """Inverse of `to_dict`; unknown keys are an error (a checkpoint of another model)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a GOConfig is a dict of its fields, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:

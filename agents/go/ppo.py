@@ -37,6 +37,7 @@ generator's state in a checkpoint resumes anywhere; decisions go to the simulato
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,7 +47,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.go.model import GOPolicy, GraphInput, prepare
+from agents.base import setting_digest
+from agents.go.model import GOConfig, GOPolicy, GraphInput, prepare
 from agents.go.roles import role_groups
 from agents.go.tree import PlacementTree
 from go_gym.envs.graph_env import REWARDS, GraphOptEnv
@@ -97,21 +99,57 @@ class PPOConfig:
     min_deviations: float | None = None
 
     def __post_init__(self) -> None:
-        if self.samples < 2:
-            raise ValueError(f"samples must be >= 2 (a batch-mean baseline), got {self.samples}")
-        if self.epochs < 1 or not 0 < self.clip < 1 or self.lr <= 0:
-            raise ValueError("need epochs >= 1, 0 < clip < 1, lr > 0")
-        if self.target_kl is not None and not self.target_kl > 0:
-            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}")
+        """Refuse settings that would break training (a negative ``max_grad_norm`` flips
+        the gradient, a NaN coefficient makes every weight NaN...), naming the field."""
+        _integer("PPOConfig", "samples", self.samples, 2, "(a batch-mean baseline)")
+        _integer("PPOConfig", "epochs", self.epochs, 1)
+        _real("PPOConfig", "clip", self.clip, "in (0, 1)", lambda v: 0 < v < 1)
+        _real("PPOConfig", "lr", self.lr, "> 0", lambda v: v > 0)
+        _real("PPOConfig", "entropy_coef", self.entropy_coef, ">= 0", lambda v: v >= 0)
+        _real("PPOConfig", "max_grad_norm", self.max_grad_norm, "> 0", lambda v: v > 0)
+        _flag("PPOConfig", "greedy_row", self.greedy_row)
+        if self.target_kl is not None:
+            _real("PPOConfig", "target_kl", self.target_kl, "> 0 or None", lambda v: v > 0)
+        _flag("PPOConfig", "deciding_nodes_only", self.deciding_nodes_only)
+        if self.min_deviations is not None:
+            _real(
+                "PPOConfig", "min_deviations", self.min_deviations, ">= 0 or None", lambda v: v >= 0
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types (for checkpoints)."""
         return asdict(self)
 
 
+def _integer(owner: str, name: str, value: Any, least: int, why: str = "") -> None:
+    """Refuse ``value`` unless it is an integer (not a bool) >= ``least``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(
+            f"{owner}.{name} must be an integer >= {least}{' ' + why if why else ''}, got {value!r}"
+        )
+
+
+def _real(owner: str, name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
+    """Refuse ``value`` unless it is a finite real number (not a bool) for which ``ok``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not ok(float(value))
+    ):
+        raise ValueError(f"{owner}.{name} must be a finite number {rule}, got {value!r}")
+
+
+def _flag(owner: str, name: str, value: Any) -> None:
+    """Refuse ``value`` unless it is a bool (``"no"`` would be true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}.{name} must be True or False, got {value!r}")
+
+
 @dataclass
 class GraphRecord:
-    """What the trainer keeps per graph: its input and the best decision found on it."""
+    """What the trainer keeps per graph in its setting (`graph_key`: the cluster, the decided
+    tasks and the fixed decisions too): its input and the best decision found on it."""
 
     name: str
     input: GraphInput
@@ -148,8 +186,51 @@ class IterationStats:
 
 
 def graph_key(core: GraphOptEnv) -> str:
-    """Identity of the env's current graph on its cluster (a graph on two clusters differs)."""
+    """Identity of the env's current graph in its setting, the key of the trainer's records:
+    ``<graph checksum>:<devices>:<setting digest>``, the digest
+    (`agents.base.setting_digest`) covering the cluster's figures, the decided tasks, the
+    fixed decisions, the simulator profile and the OOM penalty. The same graph on a K80
+    and on a P100 pair, or with the placement decided and with it fixed, is two records."""
+    return f"{core.graph.checksum()}:{core.cluster.n_devices}:{setting_digest(core)}"
+
+
+def legacy_graph_key(core: GraphOptEnv) -> str:
+    """`graph_key` as checkpoints written before the setting digest have it:
+    ``<graph checksum>:<devices>`` (graph and device count only)."""
     return f"{core.graph.checksum()}:{core.cluster.n_devices}"
+
+
+def is_legacy_key(key: str) -> bool:
+    """Whether ``key`` is in `legacy_graph_key`'s format (one ``:``, no setting digest)."""
+    return key.count(":") == 1
+
+
+def policy_mismatch(config: GOConfig, core: GraphOptEnv) -> str | None:
+    """Why a policy of ``config`` cannot decide ``core``'s current graph, or None if it can:
+    a task the env decides with no pass in the network, or more choices than its heads have
+    (what `PPOTrainer.record` and `GOPolicy.forward` would otherwise refuse at the first
+    iteration, after a command had started writing its output)."""
+    missing = [t for t in core.decides if t not in config.tasks]
+    if missing:
+        return (
+            f"the policy has no pass for {missing}; {type(core).__name__} decides "
+            f"{list(core.decides)} and the policy {list(config.tasks)}"
+        )
+    for task in config.tasks:
+        if task == "placement":
+            choices, limit, field_name = (
+                config.placement_choices(core.cluster.n_devices),
+                config.max_devices,
+                "max_devices",
+            )
+        else:
+            choices, limit, field_name = core.n_choices(task), config.max_choices, "max_choices"
+        if choices > limit:
+            return (
+                f"{task} has {choices} choices per op on graph {core.graph.name!r}; the "
+                f"policy has {limit} (GOConfig.{field_name})"
+            )
+    return None
 
 
 def torch_device(spec: torch.device | str) -> torch.device:
@@ -176,6 +257,11 @@ def torch_device(spec: torch.device | str) -> torch.device:
     elif device.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device {spec!r}: the GO trainer runs on cpu, cuda or mps")
     return device
+
+
+#: The entries of a `PPOTrainer.state_dict` that resuming needs besides the model (a
+#: policy file, `agents.go.checkpoint.POLICY_KEYS`, lacks the first two).
+RESUME_KEYS: tuple[str, ...] = ("optimizer", "generator", "iteration", "evaluations")
 
 
 class PPOTrainer:
@@ -210,7 +296,8 @@ class PPOTrainer:
 
     # --- graphs ------------------------------------------------------------------------------
     def record(self, core: GraphOptEnv) -> GraphRecord:
-        """The record of ``core``'s current graph (its input built on first sight)."""
+        """The record of ``core``'s current graph in its setting (`graph_key`; its input built
+        on first sight)."""
         key = graph_key(core)
         if key not in self.records:
             missing = [t for t in core.decides if t not in self.policy.config.tasks]
@@ -573,6 +660,12 @@ class PPOTrainer:
         self.policy.load_state_dict(state["model"])
         if not optimizer:
             return
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            raise ValueError(
+                f"the state has no {missing}: it holds a policy alone (a policy.pt), which "
+                "can start a run (fine-tuning) but not resume one"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.iteration = int(state["iteration"])
@@ -580,8 +673,10 @@ class PPOTrainer:
         self._restored_best = state.get("best", {})
 
     def restored_best(self, core: GraphOptEnv) -> None:
-        """Carry a resumed run's best decision for ``core``'s graph into its record."""
-        saved = getattr(self, "_restored_best", {}).get(graph_key(core))
+        """Carry a resumed run's best decision for ``core``'s graph into its record (a
+        checkpoint written before the setting digest keys it by `legacy_graph_key`)."""
+        best = getattr(self, "_restored_best", {})
+        saved = best.get(graph_key(core)) or best.get(legacy_graph_key(core))
         if saved:
             rec = self.record(core)
             if saved["time"] < rec.best_time:
@@ -600,7 +695,5 @@ def _role_mean(logits: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
 
 def make_policy(config: Any = None, *, seed: int = 0) -> GOPolicy:
     """A freshly initialised policy, seeded (initial weights come from torch's global RNG)."""
-    from agents.go.model import GOConfig
-
     torch.manual_seed(seed)
     return GOPolicy(config if config is not None else GOConfig())

@@ -16,15 +16,25 @@ anew, a resumed one keeps its rows up to the checkpoint); ``OUT/checkpoint.pt`` 
 every ``--save-every`` iterations and at the end (atomically; loaded with
 ``weights_only=True``), ``OUT/policy.pt`` at the end (the policy alone, with the names of
 the graphs it was trained on: what ``go-zeroshot`` and ``go`` with ``checkpoint=`` load, a
-third of the size), and ``OUT/best.npz`` holds the best decision found per graph. With
+third of the size; started with ``--init``, both files also record the pre-training of the
+checkpoint it started from, ``pretrained_on`` and ``pretraining_evaluations``,
+`agents.go.checkpoint.pretraining`), and ``OUT/best.npz`` holds the best decision found per
+graph. With
 ``--snapshot-every N`` the policy is also kept each time the run passes a multiple of N
 evaluations, as ``OUT/snapshots/policy-<evaluations>.pt`` (the same format as ``policy.pt``):
 zero-shot quality is not monotone in pre-training, so which point to use is worth measuring.
 ``--resume`` restores the model, optimiser, RNG and counters from ``OUT/checkpoint.pt`` and
-continues until the total budget is spent, as the uninterrupted run would have; it takes the
-run's options again (the checkpoint names its graphs and PPO settings, and a resumption with
-others is an error), and a larger ``--budget`` extends a finished run. ``--device cuda`` runs
-the network on a GPU (the simulator stays on the CPU); checkpoints load on any device.
+continues until the total budget is spent (or ``--iterations``, counted from the start of
+the run), as the uninterrupted run would have; it takes the run's options again (the
+checkpoint names its task, graphs with their clusters and fixed decisions, PPO settings and
+seed, and a resumption with others is an error, as is ``--resume`` with ``--init``), and a
+larger ``--budget`` extends a finished run. Options that shape a fresh network (``--hidden``,
+``--segment``, ``--layer-head``, ``--placement-actions``, ``--tie-roles``) are an error
+with ``--init`` or ``--resume`` when they differ from their default and from the
+checkpoint's. A checkpoint that cannot be read, resumed (a ``policy.pt``) or used on these
+graphs (a placement policy for ``--task joint``) is a usage error (exit status 2) before
+anything is written. ``--device cuda`` runs the network on a GPU (the simulator stays on the
+CPU); checkpoints load on any device.
 """
 
 from __future__ import annotations
@@ -41,14 +51,25 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.go.checkpoint import load_checkpoint, policy_state, save_checkpoint
+from agents.go.checkpoint import (
+    PRETRAINING_KEYS,
+    load_checkpoint,
+    load_weights,
+    policy_state,
+    pretraining,
+    save_checkpoint,
+)
 from agents.go.model import PLACEMENT_ACTIONS, TASK_ORDER, GOConfig
 from agents.go.ppo import (
+    RESUME_KEYS,
     IterationStats,
     PPOConfig,
     PPOTrainer,
     graph_key,
+    is_legacy_key,
+    legacy_graph_key,
     make_policy,
+    policy_mismatch,
     torch_device,
 )
 from go_gym.envs.graph_env import GraphOptEnv
@@ -221,27 +242,80 @@ def make_envs(
     return envs  # type: ignore[return-value]
 
 
-def resume_mismatch(
-    state: dict[str, Any], trained_on: dict[str, list[str]], ppo: PPOConfig
-) -> str | None:
-    """Why the checkpoint ``state`` cannot be resumed on the graphs of ``trained_on`` (names
-    and graph keys, in round-robin order) with ``ppo``; None if it can.
+def task_label(tasks: tuple[str, ...]) -> str:
+    """``--task`` of a policy's tasks (`GOConfig.tasks`), e.g. ``"--task joint (placement,
+    priority, fusion)"``."""
+    names: dict[str, tuple[str, ...]] = {t: (t,) for t in TASK_ORDER}
+    names["joint"] = TASK_ORDER
+    task = next((k for k, v in names.items() if tuple(v) == tuple(tasks)), None)
+    return f"{'--task ' + task if task else 'tasks'} ({', '.join(tasks)})"
 
-    ``--resume`` takes the graphs and PPO settings from the command line, like the run it
-    continues; other graphs, the same in another order (the round robin), or other settings
-    would quietly make a different run from the one that was interrupted."""
-    saved_keys = state.get("graph_keys")  # absent from checkpoints written before it was kept
-    if saved_keys is not None and list(saved_keys) != trained_on["graph_keys"]:
+
+def _key_difference(name: str, saved: str, now: str) -> str:
+    """How one graph of a resumed run differs from the checkpoint's (`graph_key`s)."""
+    saved_graph, saved_devices, *_ = saved.split(":")
+    graph, devices, *_ = now.split(":")
+    if saved_graph != graph:
+        return f"{name} is another graph of that name (e.g. other --synthetic-ops)"
+    if saved_devices != devices:
+        return f"{name} ran on {saved_devices} devices, here on {devices}"
+    return f"{name} ran on another cluster or with other fixed decisions"
+
+
+def resume_mismatch(
+    state: dict[str, Any], envs: list[GraphOptEnv], ppo: PPOConfig, seed: int | None = None
+) -> str | None:
+    """Why the checkpoint ``state`` cannot be resumed on ``envs`` (in round-robin order)
+    with ``ppo`` and ``seed``; None if it can.
+
+    ``--resume`` takes the task, graphs, PPO settings and seed from the command line, like
+    the run it continues; another task (the records of two tasks would mix), other graphs,
+    the same in another order (the round robin), other settings or another seed (the RNG
+    state goes on from the saved one, so the file would name a seed that did not make the
+    run) would quietly make a different run from the one that was interrupted. Graphs are
+    compared by `graph_key`, or by `legacy_graph_key` for a checkpoint written before it
+    (graph and device count only)."""
+    tasks = tuple(t for t in TASK_ORDER if t in envs[0].decides)
+    saved_tasks = GOConfig.from_dict(state["model_config"]).tasks
+    if saved_tasks != tasks:
         return (
-            f"it was trained on {', '.join(state['trained_on'])}; these options give "
-            f"{', '.join(trained_on['trained_on'])} (give the interrupted run's "
-            "--graphs, --synthetic, --synthetic-ops and --synthetic-devices)"
+            f"it was trained for {task_label(saved_tasks)}; these options give "
+            f"{task_label(tasks)} (give the interrupted run's --task)"
         )
+    saved_keys = state.get("graph_keys")  # absent from checkpoints written before it was kept
+    if saved_keys is not None:
+        saved_keys = [str(k) for k in saved_keys]
+        legacy = all(is_legacy_key(k) for k in saved_keys)
+        keys = [legacy_graph_key(e) if legacy else graph_key(e) for e in envs]
+        if saved_keys != keys:
+            names = [env.graph.name for env in envs]
+            saved_names = [str(n) for n in state.get("trained_on", [])]
+            hint = (
+                "give the interrupted run's --graphs, --synthetic, --synthetic-ops and "
+                "--synthetic-devices"
+            )
+            if saved_names != names:
+                return (
+                    f"it was trained on {', '.join(saved_names)}; these options give "
+                    f"{', '.join(names)} ({hint})"
+                )
+            differ = [
+                _key_difference(name, old, new)
+                for name, old, new in zip(names, saved_keys, keys, strict=True)
+                if old != new
+            ]
+            return f"its graphs differ: {'; '.join(differ)} ({hint})"
     now = ppo.to_dict()
     differ = [k for k, v in state["ppo_config"].items() if k in now and now[k] != v]
     if differ:
         return "its PPO settings differ: " + ", ".join(
             f"{k}={state['ppo_config'][k]} (here {now[k]})" for k in differ
+        )
+    saved_seed = state.get("seed")
+    if seed is not None and saved_seed is not None and int(saved_seed) != seed:
+        return (
+            f"it was trained with seed {saved_seed} (here {seed}): its RNG state goes on from "
+            f"that run's, so give --seed {saved_seed}"
         )
     return None
 
@@ -342,12 +416,18 @@ def _usage_error(message: object) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train as ``args`` say; returns a process exit code (2 for a bad option, before any
-    output is written)."""
+    output is written: a checkpoint that cannot be read, resumed or fine-tuned on these
+    graphs included)."""
     torch.set_num_threads(args.threads)
     try:
         device = torch_device(args.device)
     except ValueError as exc:
         return _usage_error(f"--device: {exc}")
+    if args.resume and args.init:
+        return _usage_error(
+            "--resume continues the run in --out from its checkpoint.pt, --init starts a new "
+            "run from another checkpoint: give one of them"
+        )
     try:
         envs = make_envs(
             args.graphs, args.task, args.synthetic, args.synthetic_ops, args.synthetic_devices
@@ -368,29 +448,46 @@ def run(args: argparse.Namespace) -> int:
     ckpt_path = out / "checkpoint.pt"
     decides = tuple(envs[0].decides)
     state = None
+    source = ckpt_path if args.resume else args.init
+    option = "--resume" if args.resume else "--init"
     if args.resume:
         if not ckpt_path.exists():
             return _usage_error(f"--resume but no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path)
+        try:
+            state = load_checkpoint(ckpt_path)
+        except (FileNotFoundError, ValueError) as exc:
+            return _usage_error(f"--resume: {exc}")
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            return _usage_error(
+                f"--resume: {ckpt_path} holds a policy alone (no {', '.join(missing)}): it "
+                "can start a run (--init) but not resume one"
+            )
     elif args.init:
         try:
             state = load_checkpoint(args.init)
         except (FileNotFoundError, ValueError) as exc:
             return _usage_error(f"--init: {exc}")
+    pretrained: dict[str, Any] = {}
     if state is not None:
         config = GOConfig.from_dict(state["model_config"])
         shaping = {
+            "hidden": (args.hidden, 64),
+            "segment": (args.segment, 128),
             "layer_head": (args.layer_head, 0.0),
             "placement_actions": (args.placement_actions, "device"),
             "tie_roles": (args.tie_roles, False),
         }
         for name, (value, default) in shaping.items():
             if value != default and value != getattr(config, name):
-                source = ckpt_path if args.resume else args.init
                 return _usage_error(
                     f"--{name.replace('_', '-')} {value} shapes a fresh policy; "
                     f"checkpoint {source} has {name}={getattr(config, name)}"
                 )
+        if args.resume:  # the record of the pre-training goes on with the run
+            pretrained = {k: state[k] for k in PRETRAINING_KEYS if k in state}
+        else:
+            pretrained = pretraining(state)
     else:
         tasks = tuple(t for t in TASK_ORDER if t in decides)
         try:
@@ -409,16 +506,28 @@ def run(args: argparse.Namespace) -> int:
         "graph_keys": [graph_key(env) for env in envs],
     }
     if args.resume and state is not None:
-        mismatch = resume_mismatch(state, trained_on, ppo)
+        mismatch = resume_mismatch(state, envs, ppo, args.seed)
         if mismatch is not None:
             return _usage_error(f"cannot resume {ckpt_path}: {mismatch}")
+    for env in envs:  # what the first iteration on each graph would refuse, after writing
+        unfit = policy_mismatch(config, env)
+        if unfit is not None:
+            where = f"{option} {source}: " if state is not None else ""
+            return _usage_error(f"{where}{unfit}")
     trainer = PPOTrainer(make_policy(config, seed=args.seed), ppo, seed=args.seed, device=device)
     if state is not None:
-        trainer.load_state_dict(state, optimizer=args.resume)
+        try:
+            load_weights(trainer.policy, state, source)
+            trainer.load_state_dict(state, optimizer=args.resume)
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            named = str(source) in str(exc)
+            return _usage_error(f"{option}: {exc}" if named else f"{option}: {source}: {exc}")
         if args.resume:
             for env in envs:
                 trainer.restored_best(env)
     left = args.budget - trainer.evaluations
+    if args.iterations and trainer.iteration >= args.iterations:
+        left = 0  # a resumed run that already ran its --iterations
     out.mkdir(parents=True, exist_ok=True)
     resumed_at = trainer.iteration if args.resume else None
     logger = _Logger(out, args.budget, trainer.evaluations, args.quiet, resumed_at)
@@ -431,11 +540,14 @@ def run(args: argparse.Namespace) -> int:
         logger(stats)
         if every and trainer.evaluations >= next_snapshot:
             snapshot = out / "snapshots" / f"policy-{trainer.evaluations}.pt"
-            save_checkpoint(snapshot, policy_state(trainer.state_dict(), trained_on["trained_on"]))
+            save_checkpoint(
+                snapshot,
+                policy_state(trainer.state_dict(), trained_on["trained_on"], pretrained),
+            )
             next_snapshot = (trainer.evaluations // every + 1) * every
         since_save += 1
         if since_save >= args.save_every:
-            save_checkpoint(ckpt_path, {**trainer.state_dict(), **trained_on})
+            save_checkpoint(ckpt_path, {**trainer.state_dict(), **trained_on, **pretrained})
             save_best(out / "best.npz", trainer)
             since_save = 0
         return bool(args.iterations) and trainer.iteration >= args.iterations
@@ -445,8 +557,10 @@ def run(args: argparse.Namespace) -> int:
             trainer.train(envs, left, callback=callback)
     finally:  # an interrupted run keeps what it found
         state = trainer.state_dict()
-        save_checkpoint(ckpt_path, {**state, **trained_on})
-        save_checkpoint(out / "policy.pt", policy_state(state, trained_on["trained_on"]))
+        save_checkpoint(ckpt_path, {**state, **trained_on, **pretrained})
+        save_checkpoint(
+            out / "policy.pt", policy_state(state, trained_on["trained_on"], pretrained)
+        )
         save_best(out / "best.npz", trainer)
         logger.close()
     for rec in trainer.records.values():

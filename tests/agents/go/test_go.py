@@ -649,7 +649,7 @@ def test_train_sees_the_env_the_benchmark_measures() -> None:
         (["--snapshot-every", "-1"], "argument --snapshot-every: must be >= 0, got -1"),
         (["--threads", "x"], "argument --threads: not an integer: 'x'"),
         (["--graphs", "nope/x"], "error: unknown graph id 'nope/x'"),
-        (["--samples", "1"], "error: samples must be >= 2"),
+        (["--samples", "1"], "error: PPOConfig.samples must be an integer >= 2"),
         (["--init", "missing.pt"], "error: --init: no GO checkpoint at"),
     ],
 )
@@ -705,7 +705,7 @@ def test_train_cli_resume(tmp_path, capsys) -> None:
     assert best["synthetic-0/placement"].shape == (30,)
     # The policy alone: no optimiser or RNG, the training graphs named, loadable zero-shot.
     policy = load_checkpoint(tmp_path / "policy.pt")
-    assert set(policy) == {"format_version", *POLICY_KEYS, "trained_on"}
+    assert set(policy) == {"format_version", *POLICY_KEYS, "trained_on", "checksum"}
     assert policy["trained_on"] == ["synthetic-0"] and policy["evaluations"] == 20
     for name, weights in state["model"].items():
         assert torch.equal(policy["model"][name], weights)

@@ -533,6 +533,11 @@ def _etf(
     with the most free memory. With ``fav_parent``, an op whose favourite parent is placed on d
     is only offered to d, ahead of every other op ready there (the SCT rule: a favourite child
     runs right after its parent); if it does not fit there it is offered to every device.
+    Colocation overrides both restrictions: when placing an op pins a colocation group (its
+    own, or a parameter's it reads), the group's ready members held to another device, or
+    struck off the pinned one for memory, are offered to the pinned device (without this an
+    optimizer update whose favourite parent went to one device, while the forward op reading
+    its weight went to another, was never placed).
     """
     st = _State(graph, cluster, memory=memory)
     n, d = st.n, st.d
@@ -580,13 +585,37 @@ def _etf(
                 return
         push(v, range(d))
 
+    def reoffer(g: int, e: int) -> None:
+        """Group ``g`` was just pinned to ``e``: offer e its ready members that are not in e's
+        heap (held to a favourite parent's other device, or struck off e for memory), which
+        would otherwise wait for ever on devices the pin now rules out."""
+        for u in st.members.get(g, ()):
+            if done[u] or drs[u] is None:
+                continue  # placed, or not ready yet (make_ready will see the pin)
+            if banned[u * d + e]:  # colocation wins over memory: try e once more
+                banned[u * d + e] = 0
+                n_banned[u] -= 1
+            elif only[u] < 0 or only[u] == e:
+                continue  # already offered to e
+            only[u] = -1
+            push(u, [e])
+
     def commit(v: int, e: int) -> None:
         dr = drs[v]
         assert dr is not None
         start = max(dr[e], free[e])
+        # The groups this placement pins (`_State.place`): v's, and its unplaced inputs'.
+        fresh = [g for g in (st.group[v],) if st.pin[g] < 0 and g in st.members]
+        for k in range(st.pred_ptr[v], st.pred_ptr[v + 1]):
+            p = st.pred[k]
+            g = st.group[p]
+            if st.dev[p] < 0 and st.pin[g] < 0 and g in st.members and g not in fresh:
+                fresh.append(g)
         st.place(v, e, start)
         free[e] = st.finish[v]
         done[v] = True
+        for g in fresh:
+            reoffer(g, e)
         for k in range(st.succ_ptr[v], st.succ_ptr[v + 1]):
             w = st.succ[k]
             remaining[w] -= 1

@@ -9,7 +9,8 @@ Cells are step times in milliseconds; ``OOM`` marks a placement that runs out of
 (its simulated time is shown after it). The last columns give the lower bound
 (`go_gym.sim.lower_bound`) and the best valid baseline over the bound. With ``--times`` a
 second table gives each placer's wall-clock time. When the zoo's suites are not available
-the script falls back to synthetic graphs.
+(``go_gym.zoo`` cannot be imported) the script falls back to synthetic graphs; an unknown
+suite, placer or a ``--graphs`` filter that matches no graph of the suite is a usage error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from agents.placement import PLACERS
 from go_gym.cluster import Cluster
@@ -26,17 +28,20 @@ from go_gym.sim import lower_bound, simulate
 
 
 def suite_graphs(suite: str) -> list[tuple[str, OpGraph, Cluster]]:
-    """(id, graph, cluster) of every graph of ``suite``; synthetic graphs if the zoo is absent."""
+    """(id, graph, cluster) of every graph of ``suite``; synthetic graphs if the zoo is absent.
+
+    Raises:
+        KeyError: for an unknown suite (the message lists the known ones).
+    """
     try:
         from go_gym.zoo.suites import get_entry, get_graph, list_graphs
-
-        ids = list_graphs(suite)
-    except (ImportError, ValueError, KeyError) as exc:
+    except ImportError as exc:
         print(f"# suite {suite!r} unavailable ({exc}); using synthetic graphs", file=sys.stderr)
         return [
             (f"synthetic-{n}", random_layered_graph(n, seed=0), Cluster.preset("p100", 4))
             for n in (500, 2000, 8000)
         ]
+    ids = list_graphs(suite)
     out = []
     for gid in ids:
         try:
@@ -48,6 +53,21 @@ def suite_graphs(suite: str) -> list[tuple[str, OpGraph, Cluster]]:
     return out
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -56,17 +76,25 @@ def main(argv: list[str] | None = None) -> None:
         "--placers", default=",".join(PLACERS), help="comma-separated placer names (default all)"
     )
     parser.add_argument("--graphs", default="", help="only graph ids containing one of these")
-    parser.add_argument("--seed", type=int, default=0, help="seed passed to every placer")
+    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed passed to every placer")
     parser.add_argument("--times", action="store_true", help="also print placer wall times")
     args = parser.parse_args(argv)
     names = [p.strip() for p in args.placers.split(",") if p.strip()]
     unknown = [p for p in names if p not in PLACERS]
     if unknown:
         parser.error(f"unknown placers {unknown}; known: {list(PLACERS)}")
-    graphs = suite_graphs(args.suite)
-    if args.graphs:
-        keys = args.graphs.split(",")
+    if not names:
+        parser.error(f"--placers names no placer; known: {list(PLACERS)}")
+    try:
+        graphs = suite_graphs(args.suite)
+    except KeyError as exc:
+        parser.error(f"--suite: {exc.args[0]}")
+    keys = [k.strip() for k in args.graphs.split(",") if k.strip()]
+    if keys:
+        every = [g[0] for g in graphs]
         graphs = [g for g in graphs if any(k in g[0] for k in keys)]
+        if not graphs:
+            parser.error(f"--graphs {args.graphs!r} matches no graph of {args.suite}: {every}")
 
     width = max(10, *(len(n) + 1 for n in names))
     head = f"{'graph':32s} {'ops':>6s} {'dev':>3s} " + "".join(f"{n:>{width}s}" for n in names)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from go_gym.runner.results import Row, read_results
+from go_gym.runner.results import ResultsError, Row, read_results
 
 
 def best_known(rows: Sequence[Row]) -> dict[str, tuple[float, str]]:
@@ -34,12 +34,17 @@ def best_known(rows: Sequence[Row]) -> dict[str, tuple[float, str]]:
     return best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path)
-    args = parser.parse_args()
-    rows, _ = read_results(args.results)
+    args = parser.parse_args(argv)
+    try:
+        rows, _ = read_results(args.results)
+    except ResultsError as exc:
+        parser.error(str(exc))
     best = best_known(rows)
+    if not best:
+        parser.error(f"{args.results} has no valid row")
     expert = {row.graph: row.human_expert_step_time_s for row in rows}
     bound = {row.graph: row.lower_bound_s for row in rows}
     print(f"{'graph':<32}{'best (ms)':>11}{'/ expert':>10}{'/ bound':>9}  found by")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,40 +29,84 @@ from agents.go.roles import role_groups
 from agents.search import boundary_bytes_saved, boundary_descent, boundary_moves
 from go_gym.cluster import op_times
 from go_gym.runner.cells import load_decisions, make_env
-from go_gym.runner.results import read_results
+from go_gym.runner.results import ResultsError, read_results
 
 
-def main() -> None:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _budgets(text: str) -> list[int]:
+    """``--budgets``: comma-separated evaluation budgets, each >= 1."""
+    parse = _at_least(1)
+    budgets = [parse(b.strip()) for b in text.split(",") if b.strip()]
+    if not budgets:
+        raise argparse.ArgumentTypeError("no budget given")
+    return budgets
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="a go-gym bench results directory")
     parser.add_argument("--graph", required=True, help="graph id, e.g. go-paper-v0/rnnlm-8")
     parser.add_argument("--agent", default="go")
     parser.add_argument("--agent-config", default="{}", help="the row's agent config (JSON)")
     parser.add_argument("--seed", type=int, default=0, help="the row's seed")
-    parser.add_argument("--random-moves", type=int, default=2000)
-    parser.add_argument("--budgets", default="150,300,500", help="descent budgets")
-    parser.add_argument("--descent-seeds", type=int, default=4)
-    args = parser.parse_args()
+    parser.add_argument("--random-moves", type=_at_least(1), default=2000)
+    parser.add_argument("--budgets", type=_budgets, default="150,300,500", help="descent budgets")
+    parser.add_argument("--descent-seeds", type=_at_least(1), default=4)
+    args = parser.parse_args(argv)
 
-    wanted = json.loads(args.agent_config)
-    rows, root = read_results(args.results)
+    try:
+        wanted = json.loads(args.agent_config)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--agent-config is not JSON ({exc}): {args.agent_config!r}")
+    try:
+        rows, root = read_results(args.results)
+    except ResultsError as exc:
+        parser.error(str(exc))
+    on_graph = [r for r in rows if r.graph == args.graph]
+    if not on_graph:
+        parser.error(
+            f"--graph: no rows of {args.graph} in {args.results}; its graphs: "
+            f"{', '.join(sorted({r.graph for r in rows}))}"
+        )
     match = [
         r
-        for r in rows
-        if r.graph == args.graph
-        and r.agent == args.agent
+        for r in on_graph
+        if r.agent == args.agent
         and r.seed == args.seed
-        and json.loads(r.agent_config) == wanted
+        and json.loads(r.agent_config or "{}") == wanted
+        and r.task == "placement"
     ]
     if not match:
-        raise SystemExit(
-            f"no {args.agent} {args.agent_config} row for {args.graph} seed {args.seed}"
+        seeds: dict[str, set[int]] = {}
+        for r in on_graph:
+            if r.task == "placement":
+                seeds.setdefault(f"{r.agent} {r.agent_config or '{}'}", set()).add(r.seed)
+        parser.error(
+            f"no {args.agent} {args.agent_config} placement row for {args.graph} seed "
+            f"{args.seed}; placement rows of that graph: "
+            + "; ".join(f"{k} seeds {sorted(v)}" for k, v in sorted(seeds.items()))
         )
     row = match[0]
     core = make_env(row.graph, row.task).unwrapped
     leader = core._context.leader
     start = load_decisions(root / row.decisions_file)["placement"][leader]
     d = core.cluster.n_devices
+    if d < 2:
+        parser.error(f"{row.graph} runs on one device: there is no move to another device")
 
     def evaluate(batch: NDArray[np.int64]) -> NDArray[np.float64]:
         return core.evaluate({"placement": batch})
@@ -109,7 +154,7 @@ def main() -> None:
 
     roles = role_groups(core.graph, leader)
     op_time = op_times(core.graph, core.cluster).mean(axis=1)
-    for budget in [int(b) for b in args.budgets.split(",")]:
+    for budget in args.budgets:
         for label, kwargs in (
             ("single moves", {}),
             ("with role moves", {"roles": roles}),

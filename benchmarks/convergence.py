@@ -18,6 +18,9 @@ results directory may hold the same agent run several ways, such as go-paper-v0'
 scratch and `go` fine-tuned from a checkpoint, and averaging their curves would describe
 neither. ``--learner-results`` reads the learner's rows from another results directory of the
 same suite (a transfer experiment's, say), the searchers' still from ``results``.
+
+A learner, configuration or searcher without best-so-far curves in its directory, or a graph
+of the learner that no searcher ran, is a usage error that lists what the directory holds.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from go_gym.runner.cells import load_decisions
-from go_gym.runner.results import read_results
+from go_gym.runner.results import ResultsError, read_results
 
 
 def _curves(
@@ -59,7 +62,15 @@ def _mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
     return points, np.mean(values, axis=0)
 
 
-def main() -> None:
+def _searching_agents(directory: Path) -> list[str]:
+    """``agent config`` of every (agent, configuration) of ``directory`` that spent more than
+    one evaluation on some row (the agents with best-so-far curves), sorted."""
+    rows, _ = read_results(directory)
+    found = {(r.agent, r.agent_config or "{}") for r in rows if r.evaluations > 1}
+    return [f"{agent} {config}" for agent, config in sorted(found)]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--learner", default="go")
@@ -73,13 +84,39 @@ def main() -> None:
         default=None,
         help="where the learner's rows are (default: the results directory)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         json.loads(args.learner_config)
     except json.JSONDecodeError as err:
         parser.error(f"--learner-config is not JSON ({err}): {args.learner_config!r}")
-    learner = _curves(args.learner_results or args.results, args.learner, args.learner_config)
-    searchers = {name: _curves(args.results, name) for name in args.searchers}
+    learner_dir = args.learner_results or args.results
+    try:
+        learner = _curves(learner_dir, args.learner, args.learner_config)
+        searchers = {name: _curves(args.results, name) for name in args.searchers}
+        if not learner:
+            parser.error(
+                f"no {args.learner} rows with --learner-config {args.learner_config} and "
+                f"best-so-far curves in {learner_dir}; agents with curves there: "
+                f"{'; '.join(_searching_agents(learner_dir)) or 'none'}"
+            )
+        missing = [name for name, curves in searchers.items() if not curves]
+        if missing:
+            there = sorted(
+                {a.split(" ", 1)[0] for a in _searching_agents(args.results) if a.endswith(" {}")}
+            )
+            parser.error(
+                f"--searchers: no rows with best-so-far curves of {', '.join(missing)} (with "
+                f"their default options) in {args.results}; searchers there: "
+                f"{', '.join(there) or 'none'}"
+            )
+    except ResultsError as exc:
+        parser.error(str(exc))
+    unsearched = [g for g in sorted(learner) if not any(g in c for c in searchers.values())]
+    if unsearched:
+        parser.error(
+            f"no searcher of {', '.join(args.searchers)} ran {', '.join(unsearched)} in "
+            f"{args.results} (is --learner-results of another suite?)"
+        )
     print(
         f"{'graph':<28}{'best search':>14}{'final (ms)':>12}{'its evals':>11}"
         f"{args.learner + ' evals':>14}{'ratio':>8}"

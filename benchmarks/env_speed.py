@@ -22,7 +22,7 @@ import go_gym  # noqa: F401  (registers the envs)
 from go_gym import Cluster
 from go_gym.generators import random_layered_graph
 from go_gym.graph import OpGraph
-from go_gym.sim import simulate
+from go_gym.sim import lower_bound, simulate
 
 
 def _median(fn: Callable[[], object], repeats: int) -> float:
@@ -48,20 +48,44 @@ def _measure(graph: OpGraph, cluster: Cluster, n_devices: int, repeats: int) -> 
     return _median(lambda: simulate(graph, cluster, placement), repeats), _median(env_step, repeats)
 
 
-def main() -> None:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 80_000])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--devices", type=int, default=8)
-    args = parser.parse_args()
-    cluster = Cluster.preset("h100", args.devices)
+    parser.add_argument("--sizes", type=_at_least(1), nargs="+", default=[1000, 10_000, 80_000])
+    parser.add_argument("--repeats", type=_at_least(1), default=20)
+    parser.add_argument("--devices", type=_at_least(1), default=8)
+    args = parser.parse_args(argv)
+    try:
+        cluster = Cluster.preset("h100", args.devices)
+    except ValueError as exc:
+        parser.error(f"--devices: {exc}")
+    graphs = [random_layered_graph(n, seed=0) for n in args.sizes]
+    for graph in graphs:  # the env refuses a graph that costs nothing: say so before timing
+        if lower_bound(graph, cluster) <= 0:
+            parser.error(
+                f"--sizes: the synthetic graph of {graph.n_ops} ops is inputs only and takes "
+                "no time; give more ops"
+            )
     print(f"cluster {cluster.name}; median of {args.repeats}; placement: contiguous layer blocks")
     print(
         f"{'ops':>7}{'edges':>9}{'simulate (ms)':>15}{'env step (ms)':>15}{'steps/s':>9}"
         f"{'overhead':>10}"
     )
-    for n in args.sizes:
-        graph = random_layered_graph(n, seed=0)
+    for n, graph in zip(args.sizes, graphs, strict=True):
         sim, step = _measure(graph, cluster, args.devices, args.repeats)
         print(
             f"{n:>7}{graph.n_edges:>9}{sim * 1e3:>15.2f}{step * 1e3:>15.2f}"

@@ -37,13 +37,13 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import geometric_mean
 
-from go_gym.runner.results import Row, read_results
+from go_gym.runner.results import ResultsError, Row, read_results
 from go_gym.zoo.models import QUICK_CONFIGS, QUICK_TRAIN_CONFIGS
 from go_gym.zoo.suites import get_entry, list_graphs
 
@@ -168,7 +168,12 @@ def go_one_rows(rows: Iterable[Row]) -> dict[str, dict[int, float]]:
 
 
 def summarise(results: Path, reference: Path) -> list[HeldOut]:
-    """The held-out graphs of ``results`` against the quick-v0 rows of ``reference``."""
+    """The held-out graphs of ``results`` against the quick-v0 rows of ``reference``.
+
+    Raises:
+        ValueError: when ``reference`` lacks a GO-one, single-device or human-expert row of a
+            held-out graph of ``results`` (`ResultsError` for a directory without results).
+    """
     rows, _ = read_results(results)
     ref_rows, _ = read_results(reference)
     zero_shot: dict[str, dict[int, float]] = defaultdict(dict)
@@ -188,6 +193,17 @@ def summarise(results: Path, reference: Path) -> list[HeldOut]:
         for row in ref_rows
         if row.agent in ("single-device", "human-expert")
     }
+    gaps = [
+        graph
+        for graph in zero_shot
+        if not go_one[graph]
+        or any((graph, a) not in fixed for a in ("single-device", "human-expert"))
+    ]
+    if gaps:
+        raise ValueError(
+            f"{reference} lacks the GO-one (go with its defaults), single-device or "
+            f"human-expert rows of {', '.join(sorted(gaps))}"
+        )
     return [
         HeldOut(
             graph=graph,
@@ -256,12 +272,31 @@ def report(held: list[HeldOut]) -> None:
         )
 
 
-def main() -> None:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="pre-training seeds")
-    parser.add_argument("--budget", type=int, default=24000, help="pre-training evaluations")
-    parser.add_argument("--fine-tune-seeds", type=int, default=0, help="0: no fine-tuning")
-    parser.add_argument("--jobs", type=int, default=2, help="pre-trainings at once")
+    parser.add_argument(
+        "--seeds", type=_at_least(0), nargs="+", default=[0], help="pre-training seeds"
+    )
+    parser.add_argument(
+        "--budget", type=_at_least(1), default=24000, help="pre-training evaluations"
+    )
+    parser.add_argument("--fine-tune-seeds", type=_at_least(0), default=0, help="0: no fine-tuning")
+    parser.add_argument("--jobs", type=_at_least(1), default=2, help="pre-trainings at once")
     parser.add_argument(
         "--runs", default=DEFAULT_RUNS, help="policies go to RUNS-s<seed>/without-<family>"
     )
@@ -271,10 +306,23 @@ def main() -> None:
     )
     parser.add_argument("--report-only", action="store_true", help="only print the report")
     parser.add_argument(
-        "--snapshot-every", type=int, default=0, help="keep pre-training policies (evaluations)"
+        "--snapshot-every",
+        type=_at_least(0),
+        default=0,
+        help="keep pre-training policies (evaluations)",
     )
-    args = parser.parse_args()
-    if not args.report_only:
+    args = parser.parse_args(argv)
+    if args.report_only:  # else the report reads them after hours of pre-training
+        for option, path in (("--out", args.out), ("--reference", args.reference)):
+            try:
+                read_results(path)
+            except ResultsError as exc:
+                parser.error(f"{option}: {exc}")
+    else:
+        try:
+            read_results(args.reference)
+        except ResultsError as exc:
+            parser.error(f"--reference: {exc}")
         with ThreadPoolExecutor(args.jobs) as pool:
             jobs = [
                 pool.submit(pretrain, s, f, args.budget, args.runs, args.snapshot_every)
@@ -291,7 +339,16 @@ def main() -> None:
             for family in FAMILIES:
                 policy = policy_path(0, family, args.runs)
                 bench("go", args.fine_tune_seeds, family, policy, args.out)
-    report(summarise(args.out, args.reference))
+    try:
+        held = summarise(args.out, args.reference)
+    except ValueError as exc:  # ResultsError included; each names its directory
+        parser.error(str(exc))
+    if args.report_only and not held:
+        parser.error(
+            f"--out: no go-zeroshot rows of a held-out family's graph with a "
+            f"<runs>-s<seed>/without-<family>/policy.pt checkpoint in {args.out}"
+        )
+    report(held)
 
 
 if __name__ == "__main__":

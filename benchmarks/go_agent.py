@@ -10,9 +10,11 @@ is its own: the figure printed is the peak of the whole process (Python, torch, 
 the simulator) minus the process's size before the network first ran. Times are the median
 of ``--repeats`` runs after one warm-up: ``fwd`` is one forward pass without gradient (what
 sampling K decisions costs), ``fwd+bwd`` one forward with gradient plus the backward of a
-PPO-like loss (what one update epoch costs). Both for the placement network and for the
-joint (three-pass) network. With ``--device cuda`` the network and the graph's tensors are
-on the GPU, every timing waits for the GPU to finish (``torch.cuda.synchronize``), and the
+PPO-like loss (what one update epoch costs). ``--tasks`` picks the networks: ``placement``,
+``priority`` and ``fusion`` time one task's network on its env (GOPlacement-v0,
+GOScheduling-v0, GOFusion-v0), ``joint`` the three-pass network on GOJoint-v0 (the default
+is ``placement,joint``). With ``--device cuda`` the network and the graph's tensors are on
+the GPU, every timing waits for the GPU to finish (``torch.cuda.synchronize``), and the
 memory figure is the GPU's peak allocation instead (``torch.cuda.max_memory_allocated``).
 """
 
@@ -25,8 +27,79 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 DEFAULT = "synthetic:1000,synthetic:10000,go-paper-v0/gnmt-8"
+#: What ``--tasks`` may name: one task's network and its env, or the joint network's.
+ENV_IDS = {
+    "placement": "GOPlacement-v0",
+    "priority": "GOScheduling-v0",
+    "fusion": "GOFusion-v0",
+    "joint": "GOJoint-v0",
+}
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _tasks(text: str) -> list[str]:
+    """``--tasks``: comma-separated names of `ENV_IDS`."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in names if t not in ENV_IDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown tasks {unknown}; choose from {', '.join(ENV_IDS)}"
+            if unknown
+            else f"no task given; choose from {', '.join(ENV_IDS)}"
+        )
+    return names
+
+
+def _costs_nothing(n_ops: int) -> bool:
+    """Whether the synthetic graph of ``n_ops`` ops takes no time (the envs refuse it)."""
+    from go_gym.cluster import Cluster
+    from go_gym.generators import random_layered_graph
+    from go_gym.sim import lower_bound
+
+    return lower_bound(random_layered_graph(n_ops, seed=0), Cluster.preset("p100", 4)) <= 0
+
+
+def _graphs(text: str) -> list[str]:
+    """``--graphs``: comma-separated ``synthetic:N`` (N >= 1) or zoo graph ids."""
+    from go_gym.zoo.suites import get_entry
+
+    specs = [g.strip() for g in text.split(",") if g.strip()]
+    if not specs:
+        raise argparse.ArgumentTypeError("no graph given")
+    for spec in specs:
+        if spec.startswith("synthetic:"):
+            size = spec.split(":", 1)[1]
+            if not size.isdigit() or int(size) < 1:
+                raise argparse.ArgumentTypeError(
+                    f"{spec!r}: synthetic:N needs a whole number of ops N >= 1"
+                )
+            if int(size) <= 1000 and _costs_nothing(int(size)):  # larger ones are slow to build
+                raise argparse.ArgumentTypeError(
+                    f"{spec!r}: a synthetic graph this small is inputs only and takes no time"
+                )
+        else:
+            try:
+                get_entry(spec)
+            except KeyError as exc:
+                raise argparse.ArgumentTypeError(str(exc.args[0])) from None
+    return specs
 
 
 def measure(
@@ -50,7 +123,7 @@ def measure(
         if on_gpu:
             torch.cuda.synchronize(device)
 
-    env_id = "GOJoint-v0" if tasks == "joint" else "GOPlacement-v0"
+    env_id = ENV_IDS[tasks]
     if spec.startswith("synthetic:"):
         graph = random_layered_graph(int(spec.split(":")[1]), seed=0)
         env = gym.make(env_id, graph=graph, cluster="p100", n_devices=4)
@@ -62,7 +135,7 @@ def measure(
     inp = prepare(obs, core.graph.topo_order, device)
     finish()
     prep = time.perf_counter() - t0
-    task_tuple = ("placement", "priority", "fusion") if tasks == "joint" else ("placement",)
+    task_tuple = ("placement", "priority", "fusion") if tasks == "joint" else (tasks,)
     torch.manual_seed(0)
     policy = GOPolicy(GOConfig(tasks=task_tuple)).to(device)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -107,9 +180,14 @@ def measure(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--graphs", default=DEFAULT, help="synthetic:N or graph ids, comma-sep")
-    parser.add_argument("--tasks", default="placement,joint")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--tasks",
+        type=_tasks,
+        default="placement,joint",
+        help=f"comma-separated, of {', '.join(ENV_IDS)} (default placement,joint)",
+    )
+    parser.add_argument("--repeats", type=_at_least(1), default=3)
+    parser.add_argument("--threads", type=_at_least(1), default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -117,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         spec, tasks = args.child.split("|")
         print(json.dumps(measure(spec, tasks, args.repeats, args.threads, args.device)))
         return
+    try:  # checked here, not in each child (building a graph would add to its memory)
+        graphs = _graphs(args.graphs)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"argument --graphs: {exc}")
     from agents.go.ppo import torch_device
 
     try:  # a missing GPU fails here, once, not on every row
@@ -131,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{'graph':28s} {'tasks':9s} {'ops':>6s} {'params':>7s} {'prep s':>7s} "
         f"{'fwd s':>7s} {'fwd+bwd s':>9s} {'+peak MB':>9s} {'RSS MB':>7s}"
     )
-    for spec in args.graphs.split(","):
-        for tasks in args.tasks.split(","):
+    for spec in graphs:
+        for tasks in args.tasks:
             cmd = [
                 sys.executable,
                 __file__,

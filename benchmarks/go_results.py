@@ -46,9 +46,12 @@ from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.envs.graph_env import GraphOptEnv
 from go_gym.generators import random_layered_graph
 from go_gym.zoo import list_graphs
+from go_gym.zoo.suites import get_entry
 
 HEURISTICS = ("human-expert", "metis", "m-etf", "m-sct", "heft", "critical-path")
 SEARCHES = ("random-search", "annealing", "brkga")
+#: The parts ``--parts`` may name, in the order they run.
+PARTS = ("placement", "transfer", "joint")
 AgentT = TypeVar("AgentT")
 FIELDS = [
     "suite",
@@ -479,26 +482,43 @@ def summary(
     return "\n".join(lines)
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     import sys
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", default="quick-v0")
     parser.add_argument("--graphs", default="", help="only these graph ids (comma-separated)")
-    parser.add_argument("--parts", default="placement,transfer,joint")
-    parser.add_argument("--budget", type=int, default=4000)
-    parser.add_argument("--joint-budget", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+    )
+    parser.add_argument("--budget", type=_at_least(1), default=4000)
+    parser.add_argument("--joint-budget", type=_at_least(1), default=2000)
+    parser.add_argument("--seed", type=_at_least(0), default=0)
     parser.add_argument(
         "--train", default="quick-v0/rnnlm-2,quick-v0/transformer-xl-2,quick-v0/inception-v3-b2"
     )
     parser.add_argument(
         "--held-out", default="quick-v0/gnmt-3,quick-v0/amoebanet,quick-v0/wavenet-2x6"
     )
-    parser.add_argument("--synthetic", type=int, default=6)
-    parser.add_argument("--synthetic-ops", type=int, default=500)
-    parser.add_argument("--pretrain-budget", type=int, default=16000)
-    parser.add_argument("--finetune-budget", type=int, default=1000)
+    parser.add_argument("--synthetic", type=_at_least(0), default=6)
+    parser.add_argument("--synthetic-ops", type=_at_least(1), default=500)
+    parser.add_argument("--pretrain-budget", type=_at_least(1), default=16000)
+    parser.add_argument("--finetune-budget", type=_at_least(1), default=1000)
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument(
         "--placement-actions",
@@ -509,9 +529,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="leaderboard/go")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - set(PARTS):
+        parser.error(
+            f"--parts: unknown parts {sorted(parts - set(PARTS))}; choose from {', '.join(PARTS)}"
+            if parts
+            else f"--parts: no part given; choose from {', '.join(PARTS)}"
+        )
+    try:
+        suite_graphs = list_graphs(args.suite)
+    except KeyError as exc:
+        parser.error(f"--suite: {exc.args[0]}")
+    graphs = [g.strip() for g in args.graphs.split(",") if g.strip()] or suite_graphs
+    train = [g.strip() for g in args.train.split(",") if g.strip()]
+    held_out = [g.strip() for g in args.held_out.split(",") if g.strip()]
+    checked = [("--graphs", graphs)]
+    if "transfer" in parts:
+        checked += [("--train", train), ("--held-out", held_out)]
+    for option, ids in checked:
+        for graph in ids:
+            try:
+                get_entry(graph)
+            except KeyError as exc:
+                parser.error(f"{option}: {exc.args[0]}")
+    if "transfer" in parts and not held_out:
+        parser.error("--parts transfer needs at least one --held-out graph")
+    if "transfer" in parts and not train and not args.synthetic:
+        parser.error("--parts transfer needs --train graphs or --synthetic graphs to pre-train on")
     torch.set_num_threads(1)
-    graphs = [g for g in args.graphs.split(",") if g] or list_graphs(args.suite)
-    parts = set(args.parts.split(","))
     placement: Results | None = None
     transfer: Results | None = None
     joint: Results | None = None
@@ -519,15 +564,12 @@ def main(argv: list[str] | None = None) -> None:
     if "placement" in parts:
         placement, curves = part_placement(args, graphs)
     if "transfer" in parts:
-        transfer = part_transfer(
-            args,
-            [g for g in args.train.split(",") if g],
-            [g for g in args.held_out.split(",") if g],
-        )
+        transfer = part_transfer(args, train, held_out)
     if "joint" in parts:
         joint = part_joint(args, graphs)
     text = summary(args, placement, curves, transfer, joint)
     path = Path(args.out) / f"summary_{args.suite}_{'-'.join(sorted(parts))}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
     print(text)
 

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -193,18 +194,43 @@ def per_line(out: Path) -> tuple[dict[int, list[int]], int]:
     return lines, int(meta["ops"])
 
 
-def main() -> None:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ops", type=int, default=10000)
-    ap.add_argument("--devices", type=int, default=8)
+    ap.add_argument("--ops", type=_at_least(1), default=10000)
+    ap.add_argument("--devices", type=_at_least(1), default=8)
     ap.add_argument("--placement", choices=("random", "block"), default="random")
-    ap.add_argument("--top", type=int, default=25, help="lines shown, by mispredicted branches")
+    ap.add_argument(
+        "--top", type=_at_least(1), default=25, help="lines shown, by mispredicted branches"
+    )
     ap.add_argument("--keep", type=Path, help="keep valgrind's output and the code in this folder")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.child is not None:
         child(args.child, args.ops, args.devices, args.placement)
         return
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from go_gym.cluster import Cluster
+
+    try:  # here, not minutes later in the child under valgrind
+        Cluster.preset("v100", args.devices)
+    except ValueError as exc:
+        ap.error(f"--devices: {exc}")
     missing = [tool for tool in ("valgrind", "objdump") if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"kernel_profile needs {' and '.join(missing)} (not installed)")

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from family_holdout import (  # noqa: E402  (the sibling script, found through the line above)
     DEFAULT_RUNS,
     FAMILIES,
+    _at_least,
     bench,
     go_one_rows,
     held_out_graph,
@@ -277,20 +278,29 @@ def bench_picked(picked: dict[tuple[int, str], Snapshot], out: Path) -> None:
         bench("go-zeroshot", 1, snapshot.family, snapshot.path, out)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", default=DEFAULT_RUNS, help="pre-trainings at RUNS-s<seed>/...")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=_at_least(0), nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=None, help="snapshots.csv and bench rows")
     parser.add_argument(
         "--reference", type=Path, default=ROOT / "leaderboard" / "results" / "quick-v0-placement"
     )
     parser.add_argument("--report-only", action="store_true", help="read OUT/snapshots.csv")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    from go_gym.runner.results import ResultsError
+
+    try:
+        reference = go_one_means(args.reference)
+    except ResultsError as exc:
+        parser.error(f"--reference: {exc}")
     if args.report_only:
         if args.out is None:
             parser.error("--report-only reads OUT/snapshots.csv: give --out")
-        snapshots = read_table(args.out / "snapshots.csv")
+        table = args.out / "snapshots.csv"
+        if not table.is_file():
+            parser.error(f"--report-only reads OUT/snapshots.csv: there is no {table}")
+        snapshots = read_table(table)
     else:
         import torch
 
@@ -302,7 +312,13 @@ def main() -> None:
             write_table(snapshots, args.out / "snapshots.csv")
             bench_picked(pick(snapshots, "training"), args.out)
             bench_picked(pick(snapshots, MEAN), args.out)
-    report(snapshots, go_one_means(args.reference))
+    missing = sorted({held_out_graph(s.family) for s in snapshots} - set(reference))
+    if missing:
+        parser.error(
+            f"--reference: {args.reference} has no GO-one (go with its defaults) rows of "
+            f"{', '.join(missing)}"
+        )
+    report(snapshots, reference)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
         [--placement random] [--batch 16] [--zoo go-paper-v0] [--twin-max 100000]
 
 For each synthetic graph (`random_layered_graph(n, seed=0)`, ~2 edges per op) on an 8-GPU
-``v100`` cluster, and for the zoo graphs when a suite is given and its files exist, it
+``v100`` cluster, and for the zoo graphs when a suite is given (an unknown one is a usage
+error) and its files exist, it
 prints: the wall time of one `simulate` call (validation and result included; compilation
 excluded by a warm-up call, and kernels are cached across processes), the twin's time
 for the first decision (``tests/sim/reference.py``, median of three runs up to 20k ops,
@@ -127,19 +128,49 @@ def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) 
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10_000, 80_000])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--placement", choices=["random", "block", "single"], default="random")
-    parser.add_argument("--batch", type=int, default=16, help="K decisions per simulate_many")
-    parser.add_argument("--preset", default="v100")
-    parser.add_argument("--devices", type=int, default=8)
-    parser.add_argument("--zoo", default="go-paper-v0", help="suite of zoo graphs ('' for none)")
-    parser.add_argument("--twin-max", type=int, default=100_000, help="largest graph for the twin")
-    args = parser.parse_args()
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
 
-    cluster = Cluster.preset(args.preset, args.devices)
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=_at_least(1), nargs="*", default=[1000, 10_000, 80_000])
+    parser.add_argument("--repeats", type=_at_least(1), default=11)
+    parser.add_argument("--placement", choices=["random", "block", "single"], default="random")
+    parser.add_argument(
+        "--batch", type=_at_least(1), default=16, help="K decisions per simulate_many"
+    )
+    parser.add_argument("--preset", default="v100")
+    parser.add_argument("--devices", type=_at_least(1), default=8)
+    parser.add_argument("--zoo", default="go-paper-v0", help="suite of zoo graphs ('' for none)")
+    parser.add_argument(
+        "--twin-max", type=_at_least(0), default=100_000, help="largest graph for the twin"
+    )
+    args = parser.parse_args(argv)
+    try:
+        cluster = Cluster.preset(args.preset, args.devices)
+    except ValueError as exc:
+        parser.error(f"--preset/--devices: {exc}")
+    if args.zoo:
+        try:
+            from go_gym.zoo import list_graphs
+
+            list_graphs(args.zoo)
+        except ImportError:
+            pass  # no zoo installed: reported below
+        except KeyError as exc:
+            parser.error(f"--zoo: {exc.args[0]}")
     print(
         f"cluster {cluster.name}, {args.placement} placements, K = {args.batch}, "
         f"numba {numba.__version__} with {numba.get_num_threads()} threads, "

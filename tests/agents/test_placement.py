@@ -224,3 +224,75 @@ def test_parameters_follow_their_reader() -> None:
     for name in ("m-topo", "m-etf", "m-sct", "heft", "critical-path"):
         place = PLACERS[name](graph, cluster)
         assert place[0] == place[2] and place[1] == place[3], name
+
+
+def test_m_sct_places_an_update_whose_weight_is_pinned_away_from_its_favourite_parent() -> None:
+    """The update (op 3) follows its favourite parent, the gradient (op 2), onto device 0; the
+    forward op reading the same weight then goes to device 1 and pins the weight's colocation
+    group (weight and update) there. The update used to stay held to device 0 for ever ("ETF
+    ran out of ready ops"); the pin now offers it to device 1."""
+    kinds = [int(OpKind.PARAMETER)] + [int(OpKind.MATMUL)] * 3
+    graph = make_graph(
+        "update",
+        4,
+        [(0, 1), (0, 3), (2, 3)],
+        [0, 1e10, 1e10, 1e8],
+        1e6,
+        persistent=[1e6, 0, 0, 0],
+        op_kind=kinds,
+        colocation=[0, -1, -1, 0],
+    )
+    cluster = small_cluster(2)
+    assert sct_favourite_children(graph, cluster).tolist() == [-1, -1, -1, 2]
+    for name in ("m-sct", "m-etf"):
+        place = PLACERS[name](graph, cluster)
+        assert place.tolist() == [1, 1, 0, 1], name
+        assert simulate(graph, cluster, place).valid
+
+
+def test_m_etf_places_an_op_struck_off_the_device_its_group_is_then_pinned_to() -> None:
+    """Ops 2, 3 and the parameter 4 are one colocation group of 3 GB on devices of 1 GB. Op 3
+    is struck off device 1 (it does not fit), then op 2 fits nowhere and goes to the device
+    with the most free memory, device 1, pinning the group there. Op 3 used to be left on no
+    heap; colocation wins over memory, so it joins its group (out of memory, as reported)."""
+    mm, param = int(OpKind.MATMUL), int(OpKind.PARAMETER)
+    graph = make_graph(
+        "struck-off",
+        5,
+        [(0, 2)],
+        [1e8, 1e11, 1e10, 1e10, 1e10],
+        1e3,
+        persistent=[0, 1e9, 1e9, 1e9, 1e9],
+        op_kind=[mm, mm, mm, mm, param],
+        colocation=[-1, -1, 1, 1, 1],
+    )
+    cluster = small_cluster(2, memory_bytes=1e9)
+    for name in ("m-etf", "m-sct"):
+        place = PLACERS[name](graph, cluster)
+        assert place.tolist() == [1, 0, 1, 1, 1], name
+        assert "coloca" not in simulate(graph, cluster, place).reason
+
+
+@pytest.mark.parametrize("features", [4, 512])
+@pytest.mark.parametrize("n_devices", [2, 4])
+def test_every_placement_agent_places_a_tiny_imported_linear(features: int, n_devices: int) -> None:
+    import gymnasium as gym
+    import torch
+    from torch import nn
+
+    import agents
+    import go_gym  # noqa: F401  (registers the envs)
+    from go_gym.importers import from_torch
+
+    graph = from_torch(
+        nn.Linear(features, 2), torch.randn(3, features), lambda out: out.sum(), name="linear"
+    )
+    env = gym.make("GOPlacement-v0", graph=graph, cluster="p100", n_devices=n_devices)
+    for name in PLACERS:
+        obs, _ = env.reset(seed=0)
+        action, _ = agents.make(name, env).predict(obs)
+        info = env.step(action)[4]
+        assert info["valid"], name
+        place = np.asarray(action)
+        for group in np.unique(graph.colocation[graph.colocation >= 0]):
+            assert np.unique(place[graph.colocation == group]).size == 1, name

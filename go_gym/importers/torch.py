@@ -2,11 +2,15 @@
 
 `from_torch` traces a functional train step with fake tensors, so nothing is allocated and
 nothing is computed: ``make_fx(..., tracing_mode="fake")`` records every aten op that one
-step runs, with the shape and dtype of every tensor, in about a second for Inception-v3. The
-step is written functionally (parameters, buffers and optimizer state are explicit inputs;
-gradients come from `torch.autograd.grad`; the update is PyTorch's own fused optimizer kernel,
-one op per parameter, the way TensorFlow's ``ApplyAdam`` was), so the backward pass and the
-optimizer update appear in the graph as real ops.
+step runs, with the shape and dtype of every tensor, in about a second for Inception-v3 (the
+optimizer state is created on the ``meta`` device). The step is written functionally
+(parameters, buffers and optimizer state are explicit inputs; gradients come from
+`torch.autograd.grad`; the update is one op per parameter, the way PyTorch's fused optimizers
+and TensorFlow's ``ApplyAdam`` are), so the backward pass and the optimizer update appear in
+the graph as real ops. The model's parameters and buffers are swapped for the traced inputs
+for the whole step (forward, loss and backward), so a loss that reads ``model.parameters()``
+(an L2 term) or a ``torch.utils.checkpoint`` recomputation in the backward pass uses the same
+PARAMETER ops as the forward, and its gradient reaches their updates.
 
 What each op gets, and why:
 
@@ -28,8 +32,10 @@ What each op gets, and why:
   ``temp_bytes`` is 0: fake tensors say nothing about kernel workspaces.
 - **Persistent bytes**: the PARAMETER op of each trainable tensor owns its weight, its gradient
   and its optimizer state: 2x the weight's bytes for SGD (weight + gradient), 4x for Adam
-  (+ first and second moments; the step counter is negligible). Buffers (batch-norm running
-  statistics) are CONSTANT ops owning their own bytes.
+  (+ first and second moments; the step counter is negligible). A trainable parameter that
+  gets no gradient in the step (an unused layer) owns only its weight: PyTorch allocates no
+  gradient or optimizer state for it, and the graph has no update op for it. Buffers
+  (batch-norm running statistics) and frozen parameters are CONSTANT ops owning their own bytes.
 - **Scope**: the path of the innermost module running when the op was recorded
   (``"encoder.layers.3.attn"``; ``""`` is the root module, ``"loss"`` the loss function,
   ``"input"`` the step's inputs). Backward ops inherit the scope of the forward op whose
@@ -44,10 +50,15 @@ What each op gets, and why:
 Zero-cost plumbing (views, reshapes, transposes, slices, ``detach``, ``getitem`` of a
 multi-output op) is folded away: its consumers read straight from the op that really produced
 the data, over an edge that carries that op's whole output tensor, since that tensor is what
-would cross devices. Tensor factories (``zeros``, ``ones_like``, ...) become CONSTANT ops with
-no inputs (they read no data). Data-dependent Python control flow (``if x.sum() > 0``,
-``.item()``, ``nonzero``) cannot be traced with fake tensors; `TraceError` says so and names
-the module that was running.
+would cross devices. In-place writes are dependencies: an op that reads a tensor depends on
+the last op that wrote into its memory, also through a view (``out[:, :3] = a(x)`` then
+``c(out)``: ``c`` reads the ``copy_``, which reads the tensor it writes into), and such a
+write's output edge carries the whole tensor it wrote into. Tensor factories (``zeros``,
+``ones_like``, ...) become CONSTANT ops with no inputs (they read no data). A Python scalar
+read out of a tensor (``h * h.max().item()``) is an edge from the op that reads it out
+(``_local_scalar_dense``) to the ops that use it. Data-dependent Python control flow
+(``if x.sum() > 0``, a branch or a size taken from ``.item()``, ``nonzero``, boolean masks)
+cannot be traced with fake tensors; `TraceError` says so and names the module that was running.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -68,8 +80,16 @@ from torch import nn
 from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.nn.utils.stateless import _reparametrize_module
 from torch.utils import flop_counter
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import (
+    keystr,
+    tree_flatten,
+    tree_flatten_with_path,
+    tree_map,
+    tree_unflatten,
+)
 
 from go_gym.graph import OpGraph
 from go_gym.opkinds import OpKind
@@ -165,7 +185,7 @@ for _kind, _ops in {
     "detach_copy as_strided_copy _pin_memory upsample_nearest2d upsample_nearest2d_backward "
     "im2col col2im pixel_shuffle channel_shuffle _cdist_forward cumsum_backward select_backward "
     "slice_backward index_select_backward unfold_backward diagonal_backward "
-    "as_strided_backward narrow_backward",
+    "as_strided_backward narrow_backward _local_scalar_dense",
     OpKind.ELEMENTWISE: "triu tril masked_fill where clamp threshold_backward",
     OpKind.REDUCTION: "sum mean amax amin max min argmax argmin var std var_mean std_mean prod "
     "norm linalg_vector_norm logsumexp any all cumsum cumprod _log_softmax_backward "
@@ -262,6 +282,25 @@ def _storage_bytes(t: torch.Tensor) -> float:
         return 0.0
     span = 1 + sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride(), strict=True))
     return float(min(t.numel(), span) * t.element_size())
+
+
+#: Python scalars that a traced tensor produced (``.item()``): symbolic, they carry an edge.
+_SYM_TYPES: tuple[type, ...] = (torch.SymInt, torch.SymFloat, torch.SymBool)
+
+
+def _storage_key(value: Any) -> StorageWeakRef | None:
+    """The identity of the memory a (fake) tensor lives in: equal for a tensor and its views."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    try:
+        return StorageWeakRef(value.untyped_storage())
+    except (RuntimeError, NotImplementedError):  # tensors without storage (sparse, nested)
+        return None
+
+
+def _schema_arg(node: torch.fx.Node, k: int, name: str) -> Any:
+    """The value node ``node`` passes for argument ``k`` (called ``name``) of its schema."""
+    return node.args[k] if k < len(node.args) else node.kwargs.get(name)
 
 
 # --- flops -----------------------------------------------------------------------------------
@@ -444,10 +483,14 @@ class _BackwardAttribution:
     loss's graph records that number while the node runs; a post-hook clears it. Backward ops
     recorded in between carry it in their metadata, which links them to their forward op
     (this is what AOTAutograd does to copy forward metadata onto backward nodes).
+
+    ``reentrant_checkpoint`` says whether the graph holds a ``torch.utils.checkpoint`` region
+    with ``use_reentrant=True``, whose backward cannot run under `torch.autograd.grad`.
     """
 
     def __init__(self, root: torch.autograd.graph.Node | None) -> None:
         self.handles: list[Any] = []
+        self.reentrant_checkpoint = False
         seen: set[torch.autograd.graph.Node] = set()
         todo = [root] if root is not None else []
         while todo:
@@ -455,6 +498,8 @@ class _BackwardAttribution:
             if node in seen:
                 continue
             seen.add(node)
+            if node.name() == "CheckpointFunctionBackward":
+                self.reentrant_checkpoint = True
             seq = node._sequence_nr()
             self.handles.append(node.register_prehook(self._pre(seq)))
             self.handles.append(node.register_hook(self._post()))
@@ -586,6 +631,80 @@ class _Op:
     outputs: dict[int, float] = field(default_factory=dict)  # output index -> bytes
 
 
+@dataclass
+class _Leaves:
+    """A pytree of step inputs split into its tensors (traced) and other leaves (constants)."""
+
+    leaves: list[Any]
+    spec: Any
+    slots: list[int]  # positions of the tensor leaves
+    names: list[str]  # their op names: ``input0``, ``input1['ids']``, ``target0[1]``
+
+    @classmethod
+    def of(cls, values: tuple[Any, ...], prefix: str) -> _Leaves:
+        with_path, spec = tree_flatten_with_path(values)
+        leaves = [leaf for _, leaf in with_path]
+        slots = [k for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        names = [
+            f"{prefix}{with_path[k][0][0].idx}{keystr(with_path[k][0][1:])}"  # type: ignore[attr-defined]
+            for k in slots
+        ]
+        return cls(leaves, spec, slots, names)
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.leaves[k] for k in self.slots]
+
+    def rebuild(self, tensors: Sequence[torch.Tensor]) -> tuple[Any, ...]:
+        """The values with their tensors replaced by ``tensors`` (the traced ones)."""
+        leaves = list(self.leaves)
+        for k, t in zip(self.slots, tensors, strict=True):
+            leaves[k] = t
+        return tuple(tree_unflatten(leaves, self.spec))
+
+
+def _refuse_script_modules(model: nn.Module) -> None:
+    for path, module in model.named_modules():
+        if isinstance(module, torch.jit.ScriptModule):
+            where = "the model" if not path else f"submodule {path!r}"
+            raise TraceError(
+                f"cannot trace {type(model).__name__}: {where} is a TorchScript module "
+                f"({type(module).__name__}), which fake-tensor tracing cannot run; pass the "
+                "original nn.Module (before torch.jit.script / torch.jit.trace)"
+            )
+
+
+def _unwrap_compiled(model: nn.Module) -> tuple[nn.Module, Callable[[], None]]:
+    """The model with its ``torch.compile`` wrappers (OptimizedModule) replaced by the modules
+    they wrap, and a function that puts the wrapped submodules back.
+
+    A compiled module runs TorchDynamo, which cannot run inside an FX trace; the module it
+    wraps (``_orig_mod``) computes the same thing and holds the same parameters.
+    """
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # not imported: nothing compiled
+    optimized = getattr(eval_frame, "OptimizedModule", None)
+    if optimized is None:
+        return model, lambda: None
+    while isinstance(model, optimized):
+        model = model._orig_mod
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    pending = True
+    while pending:
+        pending = False
+        for module in list(model.modules()):
+            for key, child in list(module._modules.items()):
+                if isinstance(child, optimized):
+                    swapped.append((module, key, child))
+                    module._modules[key] = child._orig_mod
+                    pending = True
+
+    def restore() -> None:
+        for module, key, child in reversed(swapped):
+            module._modules[key] = child
+
+    return model, restore
+
+
 def from_torch(
     model: nn.Module,
     example_inputs: Any,
@@ -600,18 +719,25 @@ def from_torch(
 
     Nothing is allocated or computed: the step runs on fake tensors, so a model whose
     activations would need many GB still traces in seconds on a laptop. The model's own
-    parameters only provide shapes and dtypes, and the model is left as it was.
+    parameters only provide shapes and dtypes, and the model is left as it was (parameters,
+    buffers, and the train/eval mode of every submodule). The step is traced with autograd
+    enabled, also when called under ``torch.no_grad()``. A ``torch.compile``'d model or
+    submodule is traced through the module it wraps.
 
     Args:
         model: the module to train. Its parameters that require grad are trained.
-        example_inputs: the positional inputs of ``model(...)``: a tensor or a tuple of tensors
-            (other values are passed through as constants). Their shapes fix the batch.
-        loss_fn: ``loss_fn(output, *targets) -> scalar tensor``.
+        example_inputs: the positional inputs of ``model(...)``: a tensor or a tuple of them;
+            each may also be a nested tuple, list or dict of tensors. Every tensor becomes an
+            INPUT op (named ``input0``, ``input1['ids']``, ...); other values (numbers,
+            strings, None) are passed through as constants. Their shapes fix the batch.
+        loss_fn: ``loss_fn(output, *targets) -> scalar tensor``. It may read the model's
+            parameters (``model.parameters()``, for a weight penalty): during the step they
+            are the traced parameters.
         optimizer: ``"sgd"`` or ``"adam"``: the update traced, and the optimizer state each
             parameter owns (`OPTIMIZERS`).
         name: graph name; defaults to the model's class name.
         targets: extra inputs of the step that only the loss reads (labels), a tensor or a
-            tuple; they become INPUT ops like ``example_inputs``.
+            tuple; nested like ``example_inputs``, they become INPUT ops (``target0``, ...).
         layer_rule: maps the model's forward scopes to a scope -> layer function (default
             `default_layer_rule`).
 
@@ -620,52 +746,109 @@ def from_torch(
 
     Raises:
         TraceError: for data-dependent Python control flow (the message names the module and
-            the source line), a loss that is not a scalar, an unknown optimizer, or a model
-            with no trainable parameters.
+            the source line), a loss that is not a scalar or depends on no trainable
+            parameter, an unknown optimizer, a model with no trainable parameters, a
+            parameter used through a tensor captured outside the model, a call under
+            ``torch.inference_mode()``, a TorchScript module, or a ``torch.utils.checkpoint``
+            with ``use_reentrant=True``.
     """
     if optimizer not in OPTIMIZERS:
         raise TraceError(f"unknown optimizer {optimizer!r}; known optimizers: {sorted(OPTIMIZERS)}")
-    inputs = (
-        tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    if torch.is_inference_mode_enabled():
+        raise TraceError(
+            "from_torch traces a training step (forward, backward, update) and cannot run "
+            "under torch.inference_mode(); call it outside that block"
+        )
+    _refuse_script_modules(model)
+    model, restore_compiled = _unwrap_compiled(model)
+    modes = {module: module.training for module in model.modules()}
+    try:
+        with torch.enable_grad():
+            return _trace(model, example_inputs, loss_fn, optimizer, name, targets, layer_rule)
+    finally:
+        restore_compiled()
+        for module, training in modes.items():
+            module.training = training
+
+
+def _trace(
+    model: nn.Module,
+    example_inputs: Any,
+    loss_fn: Callable[..., torch.Tensor],
+    optimizer: str,
+    name: str | None,
+    targets: Any,
+    layer_rule: LayerRule,
+) -> OpGraph:
+    inputs = _Leaves.of(
+        tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,),
+        "input",
     )
-    targets = tuple(targets) if isinstance(targets, (tuple, list)) else (targets,)
+    tgts_in = _Leaves.of(
+        tuple(targets) if isinstance(targets, (tuple, list)) else (targets,), "target"
+    )
     named_params = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
     frozen = [(k, p) for k, p in model.named_parameters() if not p.requires_grad]
     buffers = list(model.named_buffers())
+    cls = type(model).__name__
     if not named_params:
-        raise TraceError(f"{type(model).__name__} has no trainable parameters to train")
-    n_p, n_f, n_b, n_in = len(named_params), len(frozen), len(buffers), len(inputs)
+        raise TraceError(f"{cls} has no trainable parameters to train")
+    if any(p.is_inference() for _, p in named_params):
+        raise TraceError(
+            f"cannot trace {cls}: its parameters are inference tensors (the model was built "
+            "under torch.inference_mode()), which autograd cannot train; build it outside"
+        )
+    n_p, n_f, n_b = len(named_params), len(frozen), len(buffers)
+    n_in = len(inputs.slots)
     n_state = {"sgd": 0, "adam": 3}[optimizer]
     scopes = _ModuleScopes(model)
     param_names = [k for k, _ in named_params]
+    no_grad: set[int] = set()  # parameters that get no gradient in the step
 
     def step(*flat: torch.Tensor) -> Any:
         params = list(flat[:n_p])
         state = flat[n_p : n_p + n_state * n_p]
         rest = flat[n_p + n_state * n_p :]
         frozen_t, buffer_t = rest[:n_f], rest[n_f : n_f + n_b]
-        ins = rest[n_f + n_b : n_f + n_b + n_in]
-        tgts = rest[n_f + n_b + n_in :]
+        ins = inputs.rebuild(rest[n_f + n_b : n_f + n_b + n_in])
+        tgts = tgts_in.rebuild(rest[n_f + n_b + n_in :])
         tensors = {k: p for k, p in zip(param_names, params, strict=True)}
         tensors.update({k: t for (k, _), t in zip(frozen, frozen_t, strict=True)})
         tensors.update({k: t for (k, _), t in zip(buffers, buffer_t, strict=True)})
         custom = _custom()
         custom[_PHASE_KEY], custom[_SCOPE_KEY] = "forward", ""
-        out = torch.func.functional_call(model, tensors, ins)
-        custom[_PHASE_KEY], custom[_SCOPE_KEY] = "loss", _LOSS_SCOPE
-        loss = loss_fn(out, *tgts)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise TraceError(f"loss_fn must return a scalar tensor, got {loss!r}")
-        custom[_PHASE_KEY] = "backward"
-        hooks = _BackwardAttribution(loss.grad_fn)
-        try:
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-        finally:
-            hooks.remove()
+        # The traced tensors stand in for the module's own for the whole step, so the loss
+        # and a checkpoint's recomputation in the backward pass read them too.
+        with _reparametrize_module(model, tensors, tie_weights=True, strict=False):
+            out = model(*ins)
+            custom[_PHASE_KEY], custom[_SCOPE_KEY] = "loss", _LOSS_SCOPE
+            loss = loss_fn(out, *tgts)
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise TraceError(f"loss_fn must return a scalar tensor, got {loss!r}")
+            if loss.grad_fn is None:
+                raise TraceError(
+                    f"cannot trace {cls}: the loss depends on no trainable parameter (it has "
+                    "no grad_fn: computed under no_grad, from detached tensors, or from the "
+                    "inputs only), so the step has no backward pass"
+                )
+            custom[_PHASE_KEY] = "backward"
+            hooks = _BackwardAttribution(loss.grad_fn)
+            try:
+                if hooks.reentrant_checkpoint:
+                    raise TraceError(
+                        f"cannot trace {cls}: torch.utils.checkpoint with use_reentrant=True "
+                        "cannot be traced (its backward does not run under "
+                        "torch.autograd.grad); use torch.utils.checkpoint.checkpoint(..., "
+                        "use_reentrant=False), which computes the same"
+                    )
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+            finally:
+                hooks.remove()
         custom[_PHASE_KEY] = "optimizer"
         with torch.no_grad():
             for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                 if g is None:
+                    no_grad.add(i)
                     continue
                 custom[_SCOPE_KEY] = f"#param{i}"
                 if optimizer == "sgd":
@@ -677,11 +860,15 @@ def from_torch(
     flat: list[Any] = [p.detach().requires_grad_(True) for _, p in named_params]
     for _, p in named_params:
         for _ in range(n_state // 3):
+            # on the meta device: the moments take no memory (the step only needs shapes)
             d = p.detach()
-            flat += [torch.zeros_like(d), torch.zeros_like(d), d.new_zeros((), dtype=torch.float32)]
+            flat += [
+                torch.zeros_like(d, device="meta"),
+                torch.zeros_like(d, device="meta"),
+                torch.zeros((), dtype=torch.float32, device="meta"),
+            ]
     flat += [p.detach() for _, p in frozen] + [b.detach() for _, b in buffers]
-    flat += list(inputs) + list(targets)
-    was_training = model.training
+    flat += inputs.tensors + tgts_in.tensors
     try:
         with fx_traceback.preserve_node_meta(), scopes:
             gm = make_fx(step, tracing_mode="fake", _allow_non_fake_inputs=True)(*flat)
@@ -695,20 +882,28 @@ def from_torch(
             else f"module {where or '<root>'!r} ({type(model.get_submodule(where)).__name__})"
         )
         raise TraceError(
-            f"cannot trace {type(model).__name__}: data-dependent control flow in {module}"
+            f"cannot trace {cls}: data-dependent control flow in {module}"
             f"{_user_frame(exc)}. A training graph is traced with fake tensors that have "
             "shapes but no values, so Python code cannot branch on tensor values (if, while, "
-            ".item(), nonzero); rewrite it with tensor ops such as torch.where. "
+            "a condition or a size from .item(), nonzero); rewrite it with tensor ops such as "
+            "torch.where. "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         ) from exc
-    finally:
-        model.train(was_training)
+    except RuntimeError as exc:
+        if "dynamo-optimized" in str(exc):
+            raise TraceError(
+                f"cannot trace {cls}: it calls a torch.compile'd function{_user_frame(exc)}, "
+                "which cannot run inside a trace; pass the original function or module "
+                "(compiled nn.Modules are unwrapped automatically)"
+            ) from exc
+        raise
+    placeholder_of = _captured_model_tensors(gm, cls, named_params, frozen, buffers, n_state)
     kinds_of_placeholders = (
         ["param"] * n_p
         + ["state"] * (n_state * n_p)
         + ["frozen"] * n_f
         + ["buffer"] * n_b
-        + ["input"] * (n_in + len(targets))
+        + ["input"] * (n_in + len(tgts_in.slots))
     )
     placeholder_names = (
         param_names
@@ -719,19 +914,71 @@ def from_torch(
         ]
         + [k for k, _ in frozen]
         + [k for k, _ in buffers]
-        + [f"input{i}" for i in range(n_in)]
-        + [f"target{i}" for i in range(len(targets))]
+        + inputs.names
+        + tgts_in.names
     )
+    factor = OPTIMIZERS[optimizer]
     return _convert(
         gm.graph,
-        name=name or type(model).__name__,
+        name=name or cls,
         optimizer=optimizer,
         placeholder_kinds=kinds_of_placeholders,
         placeholder_names=placeholder_names,
         param_scopes=[k.rpartition(".")[0] for k in param_names],
+        param_factors=[1 if i in no_grad else factor for i in range(n_p)],
+        constant_placeholders=placeholder_of,
         n_state=n_state,
         layer_rule=lambda scopes: layer_rule(model, scopes),
     )
+
+
+def _captured_model_tensors(
+    gm: torch.fx.GraphModule,
+    cls: str,
+    named_params: Sequence[tuple[str, torch.Tensor]],
+    frozen: Sequence[tuple[str, torch.Tensor]],
+    buffers: Sequence[tuple[str, torch.Tensor]],
+    n_state: int,
+) -> dict[str, int]:
+    """Constants of the trace that are the model's own tensors, read through a reference
+    taken outside the model (``w = model.fc.weight`` before the step; a tensor derived from it).
+
+    A frozen parameter or buffer maps to its placeholder (returned: constant name ->
+    placeholder position); a trainable parameter is an error, since its gradient would not
+    reach its update.
+    """
+    consts = {
+        str(node.target): operator.attrgetter(str(node.target))(gm)
+        for node in gm.graph.nodes
+        if node.op == "get_attr"
+    }
+    consts = {k: v for k, v in consts.items() if isinstance(v, torch.Tensor)}
+    if not consts:
+        return {}
+    n_p = len(named_params)
+    position: dict[StorageWeakRef, tuple[int, str]] = {}
+    first_other = n_p + n_state * n_p
+    for k, (key, t) in enumerate([*frozen, *buffers]):
+        sk = _storage_key(t)
+        if sk is not None:
+            position.setdefault(sk, (first_other + k, key))
+    trainable = {_storage_key(p): key for key, p in named_params}
+    found: dict[str, int] = {}
+    for const, t in consts.items():
+        sk = _storage_key(t)
+        if sk is None:
+            continue
+        if sk in trainable:
+            raise TraceError(
+                f"cannot trace {cls}: parameter {trainable[sk]!r} is used through a tensor "
+                "captured outside the model (a reference taken before from_torch ran, or a "
+                "tensor derived from it), so its gradient would not reach its update; read it "
+                "through the model during the step instead (model.parameters(), "
+                "model.<layer>.weight), which from_torch maps to the traced parameter"
+            )
+        if sk in position:
+            found[const] = position[sk][0]
+    return found
 
 
 def _convert(
@@ -742,15 +989,24 @@ def _convert(
     placeholder_kinds: list[str],
     placeholder_names: list[str],
     param_scopes: list[str],
+    param_factors: list[int],
+    constant_placeholders: dict[str, int],
     n_state: int,
     layer_rule: Callable[[Iterable[str]], Callable[[str], int | None]],
 ) -> OpGraph:
-    """Turn the traced fx graph into an OpGraph: fold plumbing, cost every op, label it."""
+    """Turn the traced fx graph into an OpGraph: fold plumbing, cost every op, label it.
+
+    ``param_factors[i]``: parameter ``i``'s persistent bytes as a multiple of its weight's
+    (1 for a parameter that got no gradient). ``constant_placeholders``: constants of the
+    trace that are a placeholder's tensor (get_attr target -> placeholder position).
+    """
     ops: list[_Op] = []
     # fx node -> what it stands for: a tensor (op, output) or a list of them (multi-output op)
     ref: dict[torch.fx.Node, Any] = {}
     used_names: set[str] = set()
-    factor = OPTIMIZERS[optimizer]
+    # memory -> (op, output, bytes) of the last op that wrote into it in place: readers of that
+    # memory (through any view) depend on it; the output is allocated when first read
+    last_writer: dict[StorageWeakRef, tuple[int, int, float]] = {}
 
     def unique(base: str) -> str:
         cand, k = base, 1
@@ -780,7 +1036,7 @@ def _convert(
                 OpKind.PARAMETER,
                 param_scopes[i],
                 "param",
-                persistent=factor * size,
+                persistent=param_factors[i] * size,
                 colocation=i,
             )
             idx = new_op(op)
@@ -804,6 +1060,9 @@ def _convert(
         if node.op in ("placeholder", "output"):
             continue
         val = node.meta.get("val")
+        if node.op == "get_attr" and str(node.target) in constant_placeholders:
+            ref[node] = ref[placeholders[constant_placeholders[str(node.target)]]]
+            continue
         if node.op == "get_attr":
             size = _storage_bytes(val) if isinstance(val, torch.Tensor) else 0.0
             idx = new_op(
@@ -825,6 +1084,16 @@ def _convert(
             src = ref.get(base)
             ref[node] = src[i] if isinstance(src, list) else src
             continue
+        if not isinstance(target, torch._ops.OpOverload) and isinstance(val, _SYM_TYPES):
+            # Python arithmetic on scalars read out of tensors: folded, like a view
+            srcs = [ref.get(a) for a in node.all_input_nodes]
+            flat_srcs = list(
+                dict.fromkeys(
+                    r for s in srcs for r in (s if isinstance(s, list) else [s]) if r is not None
+                )
+            )
+            ref[node] = flat_srcs[0] if len(flat_srcs) == 1 else (flat_srcs or None)
+            continue
         custom = node.meta.get("custom", {})
         phase = custom.get(_PHASE_KEY, "forward")
         scope = custom.get(_SCOPE_KEY, "")
@@ -836,9 +1105,12 @@ def _convert(
                 "masking or nonzero); a training graph needs static shapes. Rewrite it with "
                 "shape-preserving ops such as torch.where or a multiplication by a mask."
             )
-        tensor_args = [
+        node_args = [
             a for a in tree_flatten((node.args, node.kwargs))[0] if isinstance(a, torch.fx.Node)
         ]
+        # scalars read out of tensors (.item()) that the op uses: an edge, even into a factory
+        scalar_args = [a for a in node_args if isinstance(a.meta.get("val"), _SYM_TYPES)]
+        tensor_args = [a for a in node_args if a not in scalar_args]
         if _is_view(target, opname):
             src = ref.get(tensor_args[0]) if tensor_args else None
             if isinstance(val, (tuple, list)):
@@ -870,12 +1142,24 @@ def _convert(
                 read[a] = _storage_bytes(a_val)
             elif isinstance(a_val, (tuple, list)):
                 read[a] = float(sum(_storage_bytes(t) for t in _tensors(a_val)))
+        for a in scalar_args:
+            read[a] = 0.0  # counted below: the bytes of the scalar
         idx = new_op(op)
+        source: dict[torch.fx.Node, Any] = {}  # arg -> the (op, output) it really reads
         for a in read:
             src = ref.get(a)
+            key = _storage_key(a.meta.get("val"))
+            if key is not None and key in last_writer:
+                w_idx, w_out, w_bytes = last_writer[key]
+                if src != (w_idx, w_out):  # read through a reference older than the write
+                    ops[w_idx].outputs.setdefault(w_out, w_bytes)
+                    src = (w_idx, w_out)
+            source[a] = src
             for r in src if isinstance(src, list) else [src]:
                 if r is not None and r[0] != idx:
                     op.inputs[r] = tensor_bytes(r)
+                    if a in scalar_args:
+                        read[a] += tensor_bytes(r)
         op.bytes_read = float(sum(read.values())) if kind != OpKind.CONSTANT else 0.0
         # outputs
         if isinstance(val, torch.Tensor):
@@ -888,9 +1172,15 @@ def _convert(
                     op.outputs[j] = _nbytes(v)
                 refs.append((idx, j))
             ref[node] = refs
+        elif isinstance(val, _SYM_TYPES):  # a scalar read out of a tensor (.item())
+            first = next((t for a in tensor_args for t in _tensors(a.meta.get("val"))), None)
+            op.outputs[0] = float(first.element_size()) if first is not None else 8.0
+            ref[node] = (idx, 0)
         else:
             ref[node] = None
         op.bytes_written = float(sum(op.outputs.values()))
+        if isinstance(target, torch._ops.OpOverload):
+            _record_writes(node, target._schema, idx, op, source, last_writer, tensor_bytes)
         if not op.outputs and isinstance(target, torch._ops.OpOverload):
             # in-place ops returning nothing (fused optimizers) write what they mutate
             mutated = [
@@ -911,6 +1201,55 @@ def _convert(
 
 def _val_of(a: Any) -> Any:
     return a.meta.get("val") if isinstance(a, torch.fx.Node) else a
+
+
+def _record_writes(
+    node: torch.fx.Node,
+    schema: Any,
+    idx: int,
+    op: _Op,
+    source: dict[torch.fx.Node, Any],
+    last_writer: dict[StorageWeakRef, tuple[int, int, float]],
+    tensor_bytes: Callable[[tuple[int, int]], float],
+) -> None:
+    """Make op ``idx`` the last writer of the memory of every argument its schema writes.
+
+    Its output that aliases the argument (``copy_`` returns ``self``) stands for that memory
+    after the write: later readers of the memory, through any view, read that output, which
+    carries the whole tensor written into (a write into a slice carries the whole tensor the
+    slice is cut from, as a view's consumers read its producer's whole output). A write with
+    no aliasing output (an optimizer update) gets an extra output when something reads it.
+    """
+    n_returns = len(schema.returns)
+    for k, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if info is None or not info.is_write:
+            continue
+        value = _schema_arg(node, k, arg.name)
+        for w in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(w, torch.fx.Node):
+                continue
+            w_val = w.meta.get("val")
+            key = _storage_key(w_val)
+            if key is None or not isinstance(w_val, torch.Tensor):
+                continue
+            base = source.get(w)
+            nbytes = _nbytes(w_val)
+            if isinstance(base, tuple):
+                nbytes = max(nbytes, tensor_bytes(base))
+            out = next(
+                (
+                    j
+                    for j, ret in enumerate(schema.returns)
+                    if ret.alias_info is not None and ret.alias_info.before_set & info.before_set
+                ),
+                None,
+            )
+            if out is not None and out in op.outputs:
+                op.outputs[out] = max(op.outputs[out], nbytes)
+            else:
+                out = n_returns + k
+            last_writer[key] = (idx, out, nbytes)
 
 
 def _drop_dead_factories(ops: list[_Op]) -> list[_Op]:

@@ -2,11 +2,17 @@
 
 Usage::
 
-    python -m go_gym.zoo.build                       # rebuild go-paper-v0 and quick-v0 files
+    python -m go_gym.zoo.build                       # rebuild every stored suite's files
     python -m go_gym.zoo.build --suite quick-v0      # one suite
-    python -m go_gym.zoo.build --suite quick-v0 --only wavenet
+    python -m go_gym.zoo.build --suite quick-v0 --only wavenet-2x6
+    python -m go_gym.zoo.build --only gnmt-3         # that graph in every suite that has one
     python -m go_gym.zoo.build --check               # rebuild into a temp dir, compare, exit 1
     python -m go_gym.zoo.build --table               # the README table of every graph
+
+The stored suites are go-paper-v0, quick-v0 and quick-train-v0 (`STORED_SUITES`). ``--only``
+names graphs within a suite (``wavenet-2x6``, not ``quick-v0/wavenet-2x6``); without
+``--suite`` it selects the stored suites that have such a graph, and a name no selected suite
+has is an error before anything is built or written.
 
 Building traces each workload of `go_gym.zoo.models` (on the ``meta`` device, so nothing is
 allocated) with `go_gym.importers.torch.from_torch` and writes ``.gograph`` files into
@@ -192,7 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=list(SUITES),
         help="suite to build/check/tabulate (repeatable; default: the stored suites)",
     )
-    parser.add_argument("--only", action="append", default=[], help="graph name within the suite")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="graph name within the suite, e.g. wavenet-2x6 (repeatable; default: all)",
+    )
     parser.add_argument("--check", action="store_true", help="rebuild into a temp dir and compare")
     parser.add_argument("--table", action="store_true", help="print the markdown table")
     parser.add_argument("--out", type=Path, default=None, help=f"output root (default {DATA_DIR})")
@@ -203,17 +214,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n### {suite}\n")
             print(suite_table(suite))
         return 0
+    only: dict[str, list[str]] = {}  # suite -> the --only names it has
+    if args.only:
+        stored = [s for s in suites if s in STORED_SUITES]
+        has = {s: {e.name for e in _stored_entries(s)} for s in stored}
+        missing = [n for n in args.only if not any(n in has[s] for s in stored)]
+        if missing:
+            known = "; ".join(f"{s}: {', '.join(sorted(has[s]))}" for s in stored)
+            parser.error(
+                f"no {'selected ' if args.suite else ''}stored suite has a graph named "
+                f"{', '.join(map(repr, missing))} (--only takes names within a suite, such as "
+                f"wavenet-2x6); {known or 'no stored suite selected'}"
+            )
+        only = {s: [n for n in args.only if n in has[s]] for s in stored}
+        suites = [s for s in stored if only[s]]
     status = 0
     for suite in suites:
         if suite not in STORED_SUITES:
             print(f"{suite}: generated on demand, nothing to build")
             continue
+        names = only.get(suite, [])
         if args.check:
-            for r in check_suite(suite, args.only):
+            for r in check_suite(suite, names):
                 print(f"{'ok  ' if r.ok else 'DIFF'} {r.graph_id}: {r.message}", flush=True)
                 status |= 0 if r.ok else 1
         else:
-            build_suite(suite, args.out, args.only)
+            build_suite(suite, args.out, names)
     return status
 
 

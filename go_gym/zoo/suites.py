@@ -14,8 +14,9 @@ without the scheme). Four suites:
   from 500 to 10,000 ops on 4 P100s, and one of 80,000 ops on 8 H100s (its parameters alone
   take ~240 GB), for transfer training and scale benchmarks.
 
-A suite is frozen once published. The graphs of the two traced suites are stored in the package
-as ``.gograph`` files (``go_gym/zoo/data/<suite>/<name>.gograph``), written once by
+A suite is frozen once published. The graphs of the three traced suites (``go-paper-v0``,
+``quick-v0``, ``quick-train-v0``) are stored in the package as ``.gograph`` files
+(``go_gym/zoo/data/<suite>/<name>.gograph``), written once by
 ``python -m go_gym.zoo.build`` from the zoo's model definitions; `get_graph` only reads them,
 so ``gym.make`` never traces, never imports torch, and a newer torch cannot silently change a
 published benchmark (``python -m go_gym.zoo.build --check`` says whether a rebuild with the
@@ -219,16 +220,26 @@ def get_entry(graph_id: str) -> SuiteEntry:
     """The suite entry of a graph id: its cluster preset, device count and source.
 
     Raises:
-        KeyError: for an unknown id; the message lists the ids of its suite (or the suites).
+        TypeError: when ``graph_id`` is not a string (a path, None).
+        KeyError: for an unknown id; the message lists the ids of its suite (or the suites),
+            and for a bare name such as ``"gnmt-3"`` the full ids that end with it.
     """
-    suite, _, _ = graph_id.partition("/")
+    if not isinstance(graph_id, str):
+        raise TypeError(
+            f"a graph id is a string such as 'go-paper-v0/gnmt-8', got {graph_id!r} "
+            f"({type(graph_id).__name__}); to read a graph file use go_gym.load_graph(path)"
+        )
+    suite, _, name = graph_id.partition("/")
     if suite in SUITES and graph_id in SUITES[suite]:
         return SUITES[suite][graph_id]
     if suite in SUITES:
         known = ", ".join(SUITES[suite])
         raise KeyError(f"unknown graph id {graph_id!r}; suite {suite!r} has: {known}")
+    short = name or suite  # "gnmt-3", or the name part of "nope-v0/gnmt-3"
+    matches = [gid for entries in SUITES.values() for gid in entries if gid.endswith("/" + short)]
+    hint = f" (did you mean {' or '.join(map(repr, matches))}?)" if matches else ""
     raise KeyError(
-        f"unknown graph id {graph_id!r}: ids look like 'go-paper-v0/gnmt-8'; "
+        f"unknown graph id {graph_id!r}: ids look like 'go-paper-v0/gnmt-8'{hint}; "
         f"known suites: {', '.join(SUITES)} (see go_gym.list_graphs(suite))"
     )
 
@@ -249,7 +260,9 @@ def get_graph(graph_id: str) -> OpGraph:
     Graphs are immutable, so the same object is returned on every call (cached in memory).
 
     Raises:
-        KeyError: for an unknown id (the message lists the known ones).
+        TypeError: when ``graph_id`` is not a string (use `go_gym.load_graph` for a file).
+        KeyError: for an unknown id (the message lists the known ones, or for a bare name
+            such as ``"gnmt-3"`` the full ids that end with it).
         FileNotFoundError: when a zoo graph's file is missing from the installation; the
             message says how to rebuild it.
     """

@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 
 from agents.placement import PLACERS
+from go_gym.cli import at_least
 from go_gym.cluster import Cluster
 from go_gym.generators import random_layered_graph
 from go_gym.graph import OpGraph
@@ -53,21 +53,6 @@ def suite_graphs(suite: str) -> list[tuple[str, OpGraph, Cluster]]:
     return out
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -76,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         "--placers", default=",".join(PLACERS), help="comma-separated placer names (default all)"
     )
     parser.add_argument("--graphs", default="", help="only graph ids containing one of these")
-    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed passed to every placer")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="seed passed to every placer")
     parser.add_argument("--times", action="store_true", help="also print placer wall times")
     args = parser.parse_args(argv)
     names = [p.strip() for p in args.placers.split(",") if p.strip()]

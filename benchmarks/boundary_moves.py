@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,29 +26,15 @@ from numpy.typing import NDArray
 
 from agents.go.roles import role_groups
 from agents.search import boundary_bytes_saved, boundary_descent, boundary_moves
+from go_gym.cli import at_least
 from go_gym.cluster import op_times
 from go_gym.runner.cells import load_decisions, make_env
 from go_gym.runner.results import ResultsError, read_results
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _budgets(text: str) -> list[int]:
     """``--budgets``: comma-separated evaluation budgets, each >= 1."""
-    parse = _at_least(1)
+    parse = at_least(1)
     budgets = [parse(b.strip()) for b in text.split(",") if b.strip()]
     if not budgets:
         raise argparse.ArgumentTypeError("no budget given")
@@ -63,9 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agent", default="go")
     parser.add_argument("--agent-config", default="{}", help="the row's agent config (JSON)")
     parser.add_argument("--seed", type=int, default=0, help="the row's seed")
-    parser.add_argument("--random-moves", type=_at_least(1), default=2000)
+    parser.add_argument("--random-moves", type=at_least(1), default=2000)
     parser.add_argument("--budgets", type=_budgets, default="150,300,500", help="descent budgets")
-    parser.add_argument("--descent-seeds", type=_at_least(1), default=4)
+    parser.add_argument("--descent-seeds", type=at_least(1), default=4)
     args = parser.parse_args(argv)
 
     try:

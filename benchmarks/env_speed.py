@@ -20,6 +20,7 @@ import numpy as np
 
 import go_gym  # noqa: F401  (registers the envs)
 from go_gym import Cluster
+from go_gym.cli import at_least
 from go_gym.generators import random_layered_graph
 from go_gym.graph import OpGraph
 from go_gym.sim import lower_bound, simulate
@@ -48,26 +49,11 @@ def _measure(graph: OpGraph, cluster: Cluster, n_devices: int, repeats: int) -> 
     return _median(lambda: simulate(graph, cluster, placement), repeats), _median(env_step, repeats)
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_at_least(1), nargs="+", default=[1000, 10_000, 80_000])
-    parser.add_argument("--repeats", type=_at_least(1), default=20)
-    parser.add_argument("--devices", type=_at_least(1), default=8)
+    parser.add_argument("--sizes", type=at_least(1), nargs="+", default=[1000, 10_000, 80_000])
+    parser.add_argument("--repeats", type=at_least(1), default=20)
+    parser.add_argument("--devices", type=at_least(1), default=8)
     args = parser.parse_args(argv)
     try:
         cluster = Cluster.preset("h100", args.devices)

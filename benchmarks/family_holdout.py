@@ -37,12 +37,13 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import geometric_mean
 
+from go_gym.cli import at_least
 from go_gym.runner.results import ResultsError, Row, read_results
 from go_gym.zoo.models import QUICK_CONFIGS, QUICK_TRAIN_CONFIGS
 from go_gym.zoo.suites import get_entry, list_graphs
@@ -272,31 +273,16 @@ def report(held: list[HeldOut]) -> None:
         )
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--seeds", type=_at_least(0), nargs="+", default=[0], help="pre-training seeds"
+        "--seeds", type=at_least(0), nargs="+", default=[0], help="pre-training seeds"
     )
     parser.add_argument(
-        "--budget", type=_at_least(1), default=24000, help="pre-training evaluations"
+        "--budget", type=at_least(1), default=24000, help="pre-training evaluations"
     )
-    parser.add_argument("--fine-tune-seeds", type=_at_least(0), default=0, help="0: no fine-tuning")
-    parser.add_argument("--jobs", type=_at_least(1), default=2, help="pre-trainings at once")
+    parser.add_argument("--fine-tune-seeds", type=at_least(0), default=0, help="0: no fine-tuning")
+    parser.add_argument("--jobs", type=at_least(1), default=2, help="pre-trainings at once")
     parser.add_argument(
         "--runs", default=DEFAULT_RUNS, help="policies go to RUNS-s<seed>/without-<family>"
     )
@@ -307,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="only print the report")
     parser.add_argument(
         "--snapshot-every",
-        type=_at_least(0),
+        type=at_least(0),
         default=0,
         help="keep pre-training policies (evaluations)",
     )

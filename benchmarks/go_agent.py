@@ -27,7 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+
+from go_gym.cli import at_least
 
 DEFAULT = "synthetic:1000,synthetic:10000,go-paper-v0/gnmt-8"
 #: What ``--tasks`` may name: one task's network and its env, or the joint network's.
@@ -37,21 +38,6 @@ ENV_IDS = {
     "fusion": "GOFusion-v0",
     "joint": "GOJoint-v0",
 }
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _tasks(text: str) -> list[str]:
@@ -186,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         default="placement,joint",
         help=f"comma-separated, of {', '.join(ENV_IDS)} (default placement,joint)",
     )
-    parser.add_argument("--repeats", type=_at_least(1), default=3)
-    parser.add_argument("--threads", type=_at_least(1), default=1)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

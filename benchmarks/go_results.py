@@ -43,6 +43,7 @@ from agents.go.agent import GOAgent
 from agents.go.checkpoint import DEFAULT_CHECKPOINT, policy_state, save_checkpoint
 from agents.go.model import PLACEMENT_ACTIONS, GOConfig
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
+from go_gym.cli import at_least
 from go_gym.envs.graph_env import GraphOptEnv
 from go_gym.generators import random_layered_graph
 from go_gym.zoo import list_graphs
@@ -482,21 +483,6 @@ def summary(
     return "\n".join(lines)
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     import sys
 
@@ -506,19 +492,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
     )
-    parser.add_argument("--budget", type=_at_least(1), default=4000)
-    parser.add_argument("--joint-budget", type=_at_least(1), default=2000)
-    parser.add_argument("--seed", type=_at_least(0), default=0)
+    parser.add_argument("--budget", type=at_least(1), default=4000)
+    parser.add_argument("--joint-budget", type=at_least(1), default=2000)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument(
         "--train", default="quick-v0/rnnlm-2,quick-v0/transformer-xl-2,quick-v0/inception-v3-b2"
     )
     parser.add_argument(
         "--held-out", default="quick-v0/gnmt-3,quick-v0/amoebanet,quick-v0/wavenet-2x6"
     )
-    parser.add_argument("--synthetic", type=_at_least(0), default=6)
-    parser.add_argument("--synthetic-ops", type=_at_least(1), default=500)
-    parser.add_argument("--pretrain-budget", type=_at_least(1), default=16000)
-    parser.add_argument("--finetune-budget", type=_at_least(1), default=1000)
+    parser.add_argument("--synthetic", type=at_least(0), default=6)
+    parser.add_argument("--synthetic-ops", type=at_least(1), default=500)
+    parser.add_argument("--pretrain-budget", type=at_least(1), default=16000)
+    parser.add_argument("--finetune-budget", type=at_least(1), default=1000)
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument(
         "--placement-actions",

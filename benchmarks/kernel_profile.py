@@ -29,10 +29,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from go_gym.cli import at_least
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = ROOT / "go_gym" / "sim" / "_kernel.py"
@@ -194,28 +195,13 @@ def per_line(out: Path) -> tuple[dict[int, list[int]], int]:
     return lines, int(meta["ops"])
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ops", type=_at_least(1), default=10000)
-    ap.add_argument("--devices", type=_at_least(1), default=8)
+    ap.add_argument("--ops", type=at_least(1), default=10000)
+    ap.add_argument("--devices", type=at_least(1), default=8)
     ap.add_argument("--placement", choices=("random", "block"), default="random")
     ap.add_argument(
-        "--top", type=_at_least(1), default=25, help="lines shown, by mispredicted branches"
+        "--top", type=at_least(1), default=25, help="lines shown, by mispredicted branches"
     )
     ap.add_argument("--keep", type=Path, help="keep valgrind's output and the code in this folder")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)

@@ -43,12 +43,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from go_gym.cli import at_least
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from family_holdout import (  # noqa: E402  (the sibling script, found through the line above)
     DEFAULT_RUNS,
     FAMILIES,
-    _at_least,
     bench,
     go_one_rows,
     held_out_graph,
@@ -281,7 +282,7 @@ def bench_picked(picked: dict[tuple[int, str], Snapshot], out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", default=DEFAULT_RUNS, help="pre-trainings at RUNS-s<seed>/...")
-    parser.add_argument("--seeds", type=_at_least(0), nargs="+", default=[0])
+    parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=None, help="snapshots.csv and bench rows")
     parser.add_argument(
         "--reference", type=Path, default=ROOT / "leaderboard" / "results" / "quick-v0-placement"

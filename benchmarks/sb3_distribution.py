@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
 from stable_baselines3.common.distributions import Distribution, MultiCategoricalDistribution
 
 from agents.sb3 import NodeCategorical
+from go_gym.cli import at_least
 
 
 def _time(dist: Distribution, logits: torch.Tensor, repeats: int) -> float:
@@ -35,27 +35,12 @@ def _time(dist: Distribution, logits: torch.Tensor, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=_at_least(1), nargs="+", default=[1000, 5000])
-    parser.add_argument("--choices", type=_at_least(1), default=4)
-    parser.add_argument("--batch", type=_at_least(1), default=64)
-    parser.add_argument("--repeats", type=_at_least(1), default=5)
+    parser.add_argument("--nodes", type=at_least(1), nargs="+", default=[1000, 5000])
+    parser.add_argument("--choices", type=at_least(1), default=4)
+    parser.add_argument("--batch", type=at_least(1), default=64)
+    parser.add_argument("--repeats", type=at_least(1), default=5)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     print(f"batch {args.batch}, {args.choices} choices per node, median of {args.repeats}")

@@ -60,6 +60,8 @@ from go_gym.sim import simulate, simulate_many
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sim"))
 from reference import reference_simulate  # type: ignore[import-not-found]  # tests/sim, above
 
+from go_gym.cli import at_least
+
 
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
@@ -128,34 +130,19 @@ def _row(name: str, graph: OpGraph, cluster: Cluster, args: argparse.Namespace) 
     )
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_at_least(1), nargs="*", default=[1000, 10_000, 80_000])
-    parser.add_argument("--repeats", type=_at_least(1), default=11)
+    parser.add_argument("--sizes", type=at_least(1), nargs="*", default=[1000, 10_000, 80_000])
+    parser.add_argument("--repeats", type=at_least(1), default=11)
     parser.add_argument("--placement", choices=["random", "block", "single"], default="random")
     parser.add_argument(
-        "--batch", type=_at_least(1), default=16, help="K decisions per simulate_many"
+        "--batch", type=at_least(1), default=16, help="K decisions per simulate_many"
     )
     parser.add_argument("--preset", default="v100")
-    parser.add_argument("--devices", type=_at_least(1), default=8)
+    parser.add_argument("--devices", type=at_least(1), default=8)
     parser.add_argument("--zoo", default="go-paper-v0", help="suite of zoo graphs ('' for none)")
     parser.add_argument(
-        "--twin-max", type=_at_least(0), default=100_000, help="largest graph for the twin"
+        "--twin-max", type=at_least(0), default=100_000, help="largest graph for the twin"
     )
     args = parser.parse_args(argv)
     try:

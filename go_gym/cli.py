@@ -18,10 +18,10 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["at_least", "main"]
 
 #: Where results go when ``--out`` is not given: ``runs/<suite>``.
 DEFAULT_OUT = "runs"
@@ -34,6 +34,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _README_BLOCK = re.compile(
     r"(<!-- leaderboard:(?P<id>[^ ]+) start -->\n).*?(<!-- leaderboard:(?P=id) end -->)", re.S
 )
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (else a usage error, exit 2).
+    Shared by ``go-gym train`` and the scripts in ``benchmarks/``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _seeds(text: str) -> list[int]:

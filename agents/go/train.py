@@ -43,7 +43,6 @@ import argparse
 import csv
 import dataclasses
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +71,7 @@ from agents.go.ppo import (
     policy_mismatch,
     torch_device,
 )
+from go_gym.cli import at_least
 from go_gym.envs.graph_env import GraphOptEnv
 from go_gym.runner.cells import TASKS
 
@@ -179,21 +179,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the network runs: cpu (default), cuda, cuda:N, or auto (a GPU if any)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum`` (else a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def device_counts(text: str) -> tuple[int, ...]:

@@ -156,19 +156,7 @@ def setting_digest(core: GraphOptEnv) -> str:
     The same graph on a K80 pair and on a P100 pair, placed with the priorities fixed or
     decided, has different best decisions: anything kept per graph is kept per graph and
     this digest (`decision_key`, `agents.go.ppo.graph_key`)."""
-    h = hashlib.sha256()
-    cluster = core.cluster
-    for name in (
-        "peak_flops",
-        "mem_bandwidth",
-        "memory_bytes",
-        "launch_overhead_s",
-        "link_bandwidth",
-        "link_latency_s",
-    ):
-        figures = np.ascontiguousarray(getattr(cluster, name), np.float64)
-        h.update(f"{name}{figures.shape}".encode())
-        h.update(figures.tobytes())
+    h = hashlib.sha256(core.cluster.checksum().encode())
     h.update(",".join(f"{t}={core.n_choices(t)}" for t in core.decides).encode())
     for task, fixed in core.fixed_decisions.items():
         h.update(f"|fixed {task}:".encode())

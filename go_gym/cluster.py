@@ -15,6 +15,7 @@ parameters, constants) take no time and launch nothing. When a graph carries mea
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -36,6 +37,17 @@ __all__ = [
 ]
 
 GB = 1e9
+
+
+#: The figures of a `Cluster` that set simulated times and memory (its names do not).
+FIGURES: tuple[str, ...] = (
+    "peak_flops",
+    "mem_bandwidth",
+    "memory_bytes",
+    "launch_overhead_s",
+    "link_bandwidth",
+    "link_latency_s",
+)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -104,6 +116,16 @@ class Cluster:
     def n_devices(self) -> int:
         """Number of devices."""
         return len(self.device_names)
+
+    def checksum(self) -> str:
+        """SHA-256 of the figures (not the names): equal for clusters that simulate alike,
+        so what is learned or cached per cluster can be keyed by it."""
+        h = hashlib.sha256()
+        for name in FIGURES:
+            figures = np.ascontiguousarray(getattr(self, name), np.float64)
+            h.update(f"{name}{figures.shape}".encode())
+            h.update(figures.tobytes())
+        return h.hexdigest()
 
     @classmethod
     def homogeneous(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from go_gym import Cluster, OpGraph, OpKind
-from go_gym.cluster import PRESETS, fused_group_times, group_boundary_bytes, op_times
+from go_gym.cluster import FIGURES, PRESETS, fused_group_times, group_boundary_bytes, op_times
 
 P100_PEAK, P100_BW, LAUNCH = 9.3e12, 732e9, 5e-6
 
@@ -227,14 +227,7 @@ def test_op_time_floor_bounds_every_fusion():
 
 
 # --- immutability ------------------------------------------------------------------------------
-_ARRAYS = (
-    "peak_flops",
-    "mem_bandwidth",
-    "memory_bytes",
-    "launch_overhead_s",
-    "link_bandwidth",
-    "link_latency_s",
-)
+_ARRAYS = FIGURES  # every array field of a Cluster
 
 
 def _assert_frozen(c: Cluster) -> None:
@@ -359,3 +352,20 @@ def test_fused_group_ids_are_never_truncated():
 def test_fused_group_times_of_an_empty_graph():
     empty = OpGraph(name="e", op_names=[], op_kind=[], edge_src=[], edge_dst=[])
     assert fused_group_times(empty, Cluster.preset("p100", 2), []).shape == (0, 2)
+
+
+def test_checksum_covers_the_figures_not_the_names():
+    p100 = Cluster.preset("p100", 2)
+    renamed = Cluster.homogeneous(
+        "other",
+        2,
+        peak_flops=p100.peak_flops,
+        mem_bandwidth=p100.mem_bandwidth,
+        memory_bytes=p100.memory_bytes,
+        launch_overhead_s=p100.launch_overhead_s,
+        link_bandwidth=p100.link_bandwidth,
+        link_latency_s=p100.link_latency_s,
+    )
+    assert renamed.checksum() == p100.checksum()
+    assert Cluster.preset("k80", 2).checksum() != p100.checksum()
+    assert Cluster.preset("p100", 4).checksum() != p100.checksum()

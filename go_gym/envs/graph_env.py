@@ -108,8 +108,9 @@ def resolve_cluster(
     raise TypeError(f"cluster must be a preset name or a Cluster, got {type(cluster).__name__}")
 
 
-def _leaders(graph: OpGraph) -> NDArray[np.int64]:
-    """For each op, the first member (lowest index) of its colocation group, or itself."""
+def colocation_leaders(graph: OpGraph) -> NDArray[np.int64]:
+    """Per op, the op whose decision it takes: the first member (lowest index) of its
+    colocation group, or itself. Actions, fixed placements and saved rows all follow it."""
     leader = np.arange(graph.n_ops, dtype=np.int64)
     grouped = np.flatnonzero(graph.colocation >= 0)
     if grouped.size:
@@ -300,7 +301,7 @@ class GraphOptEnv(gym.Env):
             )
         n = graph.n_ops
         zeros = np.zeros(n, np.int64)
-        leader = _leaders(graph)
+        leader = colocation_leaders(graph)
         fixed_placement = self._fixed_decision("placement", graph)
         fixed_priority = self._fixed_decision("priority", graph)
         fixed_fusion = self._fixed_decision("fusion", graph)
@@ -485,13 +486,8 @@ class GraphOptEnv(gym.Env):
                 f"one value per node of graph {self.graph.name!r}"
                 + (" (padded)" if self.max_nodes != self.graph.n_ops else "")
             )
-        if arr.dtype.kind not in "iu":
-            if (
-                arr.dtype.kind != "f"
-                or not np.all(np.isfinite(arr))
-                or np.any(arr != np.round(arr))
-            ):
-                raise ValueError(f"{name} action must hold integers, got dtype {arr.dtype}")
+        if not _integer_valued(arr):
+            raise ValueError(f"{name} action must hold integers, got dtype {arr.dtype}")
         arr = arr.astype(np.int64)
         high = self._choices(name)
         bad = (arr < 0) | (arr >= high)

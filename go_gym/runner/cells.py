@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from go_gym.envs.graph_env import colocation_leaders
 from go_gym.runner.results import DECISIONS_DIR, SCHEMA_VERSION, Row
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "EvaluationCounter",
     "applicable_agents",
     "check_agent_configs",
-    "colocation_leaders",
     "comparators",
     "fixed_decisions",
     "load_decisions",
@@ -288,31 +288,15 @@ def comparators(
     return bound, tf_default, human
 
 
-def colocation_leaders(graph: Any) -> NDArray[np.int64]:
-    """Per op, the op whose device it takes: its colocation group's first member (itself
-    when it is in no group). The env places colocated ops this way; saved placements too."""
-    n = graph.n_ops
-    leader = np.arange(n, dtype=np.int64)
-    colocation = np.asarray(graph.colocation)
-    grouped = np.flatnonzero(colocation >= 0)
-    if grouped.size:
-        groups = colocation[grouped]
-        _, first = np.unique(groups, return_index=True)
-        first_of = dict(zip(groups[first].tolist(), grouped[first].tolist(), strict=True))
-        leader[grouped] = [first_of[g] for g in groups.tolist()]
-    return leader
-
-
 def fixed_decisions(core: Any) -> dict[str, NDArray[np.int64]]:
-    """The decisions the task fixes in the runner's env ``core`` (copies), colocation applied:
-    what a cell's decisions file must hold besides the agent's (`go_gym.runner.validate`)."""
-    leader = colocation_leaders(core.graph)
-    out: dict[str, NDArray[np.int64]] = {}
-    for name, value in core.fixed_decisions.items():
-        if name not in core.decides and value is not None:
-            array = np.asarray(value, np.int64).copy()
-            out[name] = array[leader] if name == "placement" else array
-    return out
+    """The decisions the task fixes in the runner's env ``core`` (copies; the env has
+    applied colocation to a fixed placement): what a cell's decisions file must hold besides
+    the agent's (`go_gym.runner.validate`)."""
+    return {
+        name: np.asarray(value, np.int64).copy()
+        for name, value in core.fixed_decisions.items()
+        if name not in core.decides and value is not None
+    }
 
 
 def _simulated_decisions(

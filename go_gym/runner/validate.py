@@ -112,9 +112,9 @@ class _Setup:
 
 
 def _setup(graph_id: str, task: str) -> _Setup:
+    from go_gym.envs.graph_env import colocation_leaders
     from go_gym.runner.cells import (
         OOM_PENALTY,
-        colocation_leaders,
         comparators,
         fixed_decisions,
         make_env,

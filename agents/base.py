@@ -241,8 +241,8 @@ class HeuristicAgent(EnvAgent):
     is used (one device, first-ready order, no fusion), so e.g. ``metis`` also runs in the
     joint env. Keyword options go to the placer (e.g. ``imbalance`` for METIS) and are
     checked against its signature when the agent is made. ``fifo`` in a scheduling env is
-    all-equal priorities: ties then go by topological index, the closest a priority vector
-    can come to first-ready order.
+    the order in which ops start under first-ready order, bucketed into the env's priority
+    levels (`agents.scheduling.priority_fifo`).
     """
 
     def __init__(
@@ -281,7 +281,6 @@ class HeuristicAgent(EnvAgent):
     def decide(self, core: GraphOptEnv) -> dict[str, NDArray[np.int64]]:
         graph, cluster = core.graph, core.cluster
         fixed = core.fixed_decisions
-        n = graph.n_ops
         out: dict[str, NDArray[np.int64]] = {}
         name = self.heuristics["placement"] or "single-device"
         placement = (
@@ -294,8 +293,7 @@ class HeuristicAgent(EnvAgent):
         if "priority" in core.decides:
             levels = core.n_choices("priority")
             name = self.heuristics["priority"] or "fifo"
-            ranks = PRIORITIZERS[name](graph, cluster, placement, levels=levels)
-            out["priority"] = np.zeros(n, np.int64) if ranks is None else np.asarray(ranks)
+            out["priority"] = PRIORITIZERS[name](graph, cluster, placement, levels=levels)
         if "fusion" in core.decides:
             name = self.heuristics["fusion"] or "no-fusion"
             levels = core.n_choices("fusion")

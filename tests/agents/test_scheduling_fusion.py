@@ -33,15 +33,47 @@ def test_prioritizers_give_valid_integer_priorities(name: str, levels: int | Non
     place = np.random.default_rng(0).integers(0, 2, graph.n_ops)
     pr = PRIORITIZERS[name](graph, cluster, place, levels=levels)
     again = PRIORITIZERS[name](graph, cluster, place, levels=levels)
-    if name == "fifo":
-        assert pr is None and again is None
-        return
     assert pr is not None and pr.dtype == np.int64 and pr.shape == (graph.n_ops,)
     np.testing.assert_array_equal(pr, again)
     assert pr.min() >= 0
     if levels is not None:
         assert pr.max() < levels
     assert simulate(graph, cluster, place, pr).step_time > 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fifo_priorities_reproduce_first_ready_order(seed: int) -> None:
+    """Exact ranks give the same simulation as priority=None (first-ready-first-run): every
+    op starts at the same time; bucketed into 16 levels they stay a priority vector."""
+    graph = random_layered_graph(40 + 20 * seed, seed=seed)
+    n_dev = 2 + seed % 3
+    cluster = small_cluster(n_dev)
+    place = np.random.default_rng(seed).integers(0, n_dev, graph.n_ops)
+    first_ready = simulate(graph, cluster, place, timeline=True)
+    ranks = PRIORITIZERS["fifo"](graph, cluster, place)
+    ranked = simulate(graph, cluster, place, ranks, timeline=True)
+    assert first_ready.timeline is not None and ranked.timeline is not None
+    np.testing.assert_array_equal(ranked.timeline.op_start, first_ready.timeline.op_start)
+    assert ranked.step_time == first_ready.step_time
+    # Distinct ranks: ops that start together are told apart by topological rank here.
+    assert len(np.unique(ranks)) == graph.n_ops
+
+
+def test_fifo_priorities_differ_from_topological_order() -> None:
+    # Device 0 runs x (op 1) first; y (op 3) is ready from the start, z (op 2) only once w
+    # (op 0, device 1) has ended and sent its output, still before x ends. First-ready order
+    # then runs y before z; equal priorities run z first (the lower topological rank).
+    graph = make_graph("fifo", 4, [(0, 2)], [5e10, 1e11, 1e9, 1e9], 1e3)
+    cluster = small_cluster(2)
+    place = np.array([1, 0, 0, 0])
+    first_ready = simulate(graph, cluster, place, timeline=True).timeline
+    ranks = PRIORITIZERS["fifo"](graph, cluster, place)
+    ranked = simulate(graph, cluster, place, ranks, timeline=True).timeline
+    equal = simulate(graph, cluster, place, np.zeros(4, np.int64), timeline=True).timeline
+    assert first_ready is not None and ranked is not None and equal is not None
+    assert first_ready.op_start[3] < first_ready.op_start[2]
+    assert equal.op_start[2] < equal.op_start[3]
+    np.testing.assert_array_equal(ranked.op_start, first_ready.op_start)
 
 
 def test_critical_path_runs_the_long_path_first() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "Cluster",
     "fused_group_times",
     "group_boundary_bytes",
+    "group_time_floor",
     "op_time_floor",
     "op_times",
 ]
@@ -427,14 +428,19 @@ def op_times(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
 def op_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     """(n_ops,) seconds below which no fusion plan can bring an op's share of a kernel.
 
+    The floors of a group's members sum to at most the group's time on any device, so their
+    critical path and their total bound every fusion plan (`go_gym.sim.lower_bound`).
+
     A fused group's time is at least one launch plus its members' flops at the best compute
     efficiency of any kernel kind on the fastest device (memory traffic only adds), and a
     group holds at most one op whose fusion role is HEAVY or NEVER (`FusionRole`): such an op
     always heads its own kernel and keeps its launch; a LIGHT op can be absorbed and lose it.
     So per op ``flops / (max peak * max efficiency)``, plus the smallest launch for HEAVY and
-    NEVER kernel ops, sums to a floor for every group. With measured times a group takes its
-    members' sum less one launch per extra kernel: the floor is the measured time, less the
-    largest launch for LIGHT ops. Non-kernel ops take 0.
+    NEVER kernel ops, sums to a floor for every group. With measured times a group of k >= 2
+    kernels takes ``max_i min(m_i, L) + sum_i max(m_i - L, 0)`` (`fused_group_times`), which
+    is at least the HEAVY or NEVER member's whole ``m`` plus every other member's
+    ``max(m - L, 0)``: the floor is ``m`` for HEAVY and NEVER ops and ``max(m - L, 0)`` for
+    LIGHT ops, with L the largest launch overhead of any device. Non-kernel ops take 0.
     """
     _check_graph_cluster("op_time_floor", graph, cluster)
     kernel = is_kernel(graph.op_kind)
@@ -448,17 +454,48 @@ def op_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
     return np.where(kernel, floor, 0.0)
 
 
+def group_time_floor(graph: OpGraph, cluster: Cluster) -> NDArray[np.float64]:
+    """(n_ops,) seconds below which no fused group that holds the op can run, on any device.
+
+    A group is never faster than the op alone could be made by fusion: with measured times
+    a group takes at least each kernel member's measured time (`fused_group_times`); with
+    the roofline it takes at least one launch (the smallest of any device) plus the op's
+    flops at the best compute efficiency on the fastest device. So the largest entry bounds
+    every fusion plan's step time, and it is positive as soon as some kernel op takes time,
+    even where every `op_time_floor` is 0. Non-kernel ops take 0.
+    """
+    _check_graph_cluster("group_time_floor", graph, cluster)
+    kernel = is_kernel(graph.op_kind)
+    if graph.measured_us is not None:
+        floor = graph.measured_us / 1e6
+    else:
+        compute = graph.flops / (cluster.peak_flops.max() * _COMPUTE_EFF[_IS_KERNEL_KIND].max())
+        floor = compute + cluster.launch_overhead_s.min()
+    return np.where(kernel, floor, 0.0).astype(np.float64)
+
+
 def group_boundary_bytes(graph: OpGraph, group: NDArray[np.int64], n_groups: int) -> Any:
     """Memory traffic of each fused group: only the bytes that cross its boundary.
 
-    Starting from the members' own ``bytes_read + bytes_written``, each edge inside a group
-    removes the consumer's read of that tensor, and each tensor whose consumers are all inside
-    the producer's group removes the producer's write (it never reaches memory). Clipped at 0.
-    Returns an array of shape (n_groups,).
+    A fused kernel reads each tensor from outside the group once, however many of its members
+    read it, and writes only the tensors read outside it. So, starting from the members' own
+    ``bytes_read + bytes_written``: each edge inside a group removes the consumer's read of
+    that tensor; a tensor from outside read by m members of a group removes m - 1 of their
+    reads; and each tensor whose consumers are all inside the producer's group removes the
+    producer's write (it never reaches memory). Clipped at 0. Returns an array of shape
+    (n_groups,).
     """
     own = np.bincount(group, graph.bytes_read + graph.bytes_written, minlength=n_groups)
-    inside = group[graph.edge_src] == group[graph.edge_dst]
-    reads_saved = np.bincount(group[graph.edge_src][inside], graph.edge_bytes[inside], n_groups)
+    dst_group = group[graph.edge_dst]
+    inside = group[graph.edge_src] == dst_group
+    reads_saved = np.bincount(dst_group[inside], graph.edge_bytes[inside], n_groups)
+    # Reads of one outside tensor by several members of a group: all but the first are saved.
+    outside = np.flatnonzero(~inside)
+    key = graph.edge_tensor_id[outside].astype(np.int64) * n_groups + dst_group[outside]
+    repeat = np.ones(outside.size, bool)
+    repeat[np.unique(key, return_index=True)[1]] = False
+    again = outside[repeat]
+    rereads_saved = np.bincount(dst_group[again], graph.edge_bytes[again], n_groups)
     # A tensor stays in registers only if no edge carrying it leaves the group.
     leaves = np.zeros(graph.n_tensors, bool)
     np.logical_or.at(leaves, graph.edge_tensor_id, ~inside)
@@ -466,7 +503,7 @@ def group_boundary_bytes(graph: OpGraph, group: NDArray[np.int64], n_groups: int
     writes_saved = np.bincount(
         group[graph.tensor_op][kept], graph.tensor_bytes[kept], minlength=n_groups
     )
-    return np.maximum(own - reads_saved - writes_saved, 0.0)
+    return np.maximum(own - reads_saved - rereads_saved - writes_saved, 0.0)
 
 
 def _group_ids(graph: OpGraph, group: Any) -> NDArray[np.int64]:
@@ -495,9 +532,14 @@ def fused_group_times(
     ``group[i]`` is the group id of op i (ids ``0 .. n_groups-1``; an unfused op is a group of
     one). A group runs as one kernel: one launch, the members' total flops, and only the bytes
     that cross its boundary (`group_boundary_bytes`). Its efficiency is that of its heaviest
-    member (the op with the most flops), which is the kernel the fusion is built around. With
-    measured times, a group takes the sum of its members' times less one launch overhead per
-    extra kernel member, so fusing measured ops saves exactly their launches.
+    member (the op with the most flops), which is the kernel the fusion is built around.
+
+    With measured times, each kernel member's time m_i is taken to include a launch share
+    ``min(m_i, L)`` (L: the device's launch overhead) and the rest, ``max(m_i - L, 0)``, is
+    work. A group of k >= 2 kernels pays one launch share, the largest, and all the work:
+    ``max_i min(m_i, L) + sum_i max(m_i - L, 0)``. When every m_i >= L that is the sum less
+    (k - 1) launches, so fusing measured ops saves exactly their launches; and a group is
+    never faster than any of its members. A group of one kernel takes its m.
     """
     _check_graph_cluster("fused_group_times", graph, cluster)
     g = _group_ids(graph, group)
@@ -515,9 +557,21 @@ def fused_group_times(
     kernel = is_kernel(graph.op_kind)
     kernels_per_group = np.bincount(g, kernel.astype(np.float64), minlength=k)
     if graph.measured_us is not None:
-        total = np.bincount(g, graph.measured_us / 1e6 * kernel, minlength=k)
-        saved = np.maximum(kernels_per_group - 1, 0)[:, None] * cluster.launch_overhead_s[None, :]
-        return np.maximum(total[:, None] - saved, 0.0)
+        m = graph.measured_us / 1e6 * kernel
+        total = np.bincount(g, m, minlength=k).astype(np.float64, copy=False)
+        measured = np.repeat(total[:, None], cluster.n_devices, axis=1)
+        multi = np.flatnonzero(kernels_per_group >= 2)
+        if multi.size:
+            launch = cluster.launch_overhead_s
+            member = np.flatnonzero(kernel & (kernels_per_group[g] >= 2))
+            mg = g[member]
+            mm = m[member][:, None]
+            share = np.zeros((k, cluster.n_devices))
+            np.maximum.at(share, mg, np.minimum(mm, launch[None, :]))
+            work = np.zeros((k, cluster.n_devices))
+            np.add.at(work, mg, np.maximum(mm - launch[None, :], 0.0))
+            measured[multi] = share[multi] + work[multi]
+        return measured
     # Heaviest member of each group decides the group's kind.
     order = np.lexsort((graph.flops, g))
     last = np.r_[np.flatnonzero(np.diff(g[order])), g.size - 1] if g.size else np.zeros(0, int)

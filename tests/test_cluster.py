@@ -171,6 +171,93 @@ def test_tensor_read_outside_the_group_is_still_written():
     assert b.tolist() == [10.0 + 100.0 + 100.0 + 7.0 - 100.0, 105.0]
 
 
+def test_a_tensor_read_by_several_members_of_a_group_is_read_once():
+    # a -> b, a -> c, b -> c; group {b, c}. The fused kernel reads a's 1e5-byte output once
+    # (as XLA's cost analysis counts each fusion operand once), keeps b's output inside and
+    # writes c's: 1e5 + 1e5 = 2e5 bytes, not 3e5.
+    g = chain(
+        [OpKind.ELEMENTWISE] * 3,
+        flops=[0.0] * 3,
+        bytes_read=[0.0, 1e5, 2e5],
+        bytes_written=[1e5] * 3,
+        edges=[(0, 1), (0, 2), (1, 2)],
+        edge_bytes=[1e5] * 3,
+    )
+    assert group_boundary_bytes(g, np.array([0, 1, 1]), 2).tolist() == [1e5, 2e5]
+    t = fused_group_times(g, Cluster.preset("p100", 1), [0, 1, 1])
+    assert t[1, 0] == pytest.approx(LAUNCH + 2e5 / (P100_BW * 0.85), rel=1e-12)
+
+
+def _slow_boundary_bytes(g, group, n_groups):
+    """Per group, from the definition: the members' own traffic, less the reads the fused
+    kernel does not do (a tensor made inside is never read from memory; one from outside is
+    read once, however many members read it) and the writes it does not do (a tensor made
+    inside and read only inside never reaches memory)."""
+    out = []
+    for k in range(n_groups):
+        members = {int(i) for i in np.flatnonzero(group == k)}
+        total = sum(float(g.bytes_read[i] + g.bytes_written[i]) for i in members)
+        for t in range(g.n_tensors):
+            readers = [int(d) for d in g.edge_dst[g.edge_tensor_id == t]]
+            inside = [r for r in readers if r in members]
+            size = float(g.tensor_bytes[t])
+            if int(g.tensor_op[t]) in members:
+                total -= size * len(inside)
+                if len(inside) == len(readers):
+                    total -= size
+            elif inside:
+                total -= size * (len(inside) - 1)
+        out.append(max(total, 0.0))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_boundary_bytes_match_a_per_group_count(seed):
+    from go_gym.generators import random_layered_graph
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    g = random_layered_graph(n, seed, width=int(rng.integers(1, 5)), max_fan_in=3)
+    if seed % 2:  # several outputs per op, several readers per tensor, some reads unmodelled
+        t = rng.integers(0, 2, g.n_edges)
+        sizes = rng.choice([0.0, 10.0, 1e3, 5e4], (g.n_ops, 2))
+        g = g.replace(
+            edge_tensor=t,
+            edge_bytes=sizes[g.edge_src, t],
+            bytes_read=rng.choice([0.0, 1e3, 1e5], g.n_ops),
+        )
+    n_groups = int(rng.integers(1, n + 1))
+    group = rng.integers(0, n_groups, n)
+    got = group_boundary_bytes(g, group, n_groups)
+    assert got == pytest.approx(_slow_boundary_bytes(g, group, n_groups), rel=1e-12, abs=1e-6)
+
+
+def test_a_measured_group_is_never_faster_than_a_member():
+    # 3, 4 and 5 us elementwise ops on a p100 (5 us launches): each time is all launch share,
+    # so the fused kernel pays the largest share, 5 us, and no work. The old rule (sum less
+    # two launches) gave 12 - 10 = 2 us, faster than the 5 us member alone.
+    g = chain(
+        [OpKind.ELEMENTWISE] * 3,
+        flops=[0.0] * 3,
+        bytes_read=[0.0] * 3,
+        bytes_written=[0.0] * 3,
+        edges=[(0, 1), (1, 2)],
+        edge_bytes=[1.0, 1.0],
+        measured=[3.0, 4.0, 5.0],
+    )
+    c = Cluster.preset("p100", 2)
+    assert fused_group_times(g, c, [0, 0, 0]) == pytest.approx(np.full((1, 2), 5e-6), rel=1e-12)
+    # A mix: 2 us (all launch share) and 30 us (5 us launch, 25 us work): 5 + 25 = 30 us.
+    assert fused_group_times(g.replace(measured_us=[2.0, 30.0, 5.0]), c, [0, 0, 1])[
+        :, 0
+    ] == pytest.approx([30e-6, 5e-6], rel=1e-12)
+    # Every member at least a launch: the sum less one launch per extra kernel, 12 + 20 + 7
+    # - 2 x 5 = 29 us; singletons take their own time.
+    long = g.replace(measured_us=[12.0, 20.0, 7.0])
+    assert fused_group_times(long, c, [0, 0, 0])[0, 0] == pytest.approx(29e-6, rel=1e-12)
+    assert fused_group_times(long, c, [0, 1, 2])[:, 1].tolist() == [12e-6, 20e-6, 7e-6]
+
+
 def test_fused_measured_group_saves_launches():
     g = chain(
         [OpKind.OTHER, OpKind.OTHER, OpKind.OTHER],

@@ -145,7 +145,8 @@ class GraphOptEnv(gym.Env):
 
     # An instance attribute in gymnasium.Env, which declares it the same way.
     metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}  # noqa: RUF012
-    #: Which decisions the action carries, in Dict order for the joint env.
+    #: Which decisions the action carries. The joint env's action is a `spaces.Dict`, which
+    #: Gymnasium orders by sorted key (fusion, placement, priority), not in this order.
     decides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
@@ -203,6 +204,18 @@ class GraphOptEnv(gym.Env):
         for name in self.decides:
             if self._fixed[name] is not None:
                 raise ValueError(f"{type(self).__name__} decides {name}; do not also fix it")
+        if profile == "placeto" and ("priority" in self.decides or priority is not None):
+            from go_gym import ENV_IDS
+
+            cls = type(self).__name__
+            ids = [i for i, entry in ENV_IDS.items() if entry.endswith(f":{cls}")]
+            task = f"{ids[0]} ({cls})" if ids else cls
+            how = "decides priority" if "priority" in self.decides else "was given priority="
+            raise ValueError(
+                f"{task} {how}, but profile='placeto' takes no priority (its devices run "
+                "ready ops in arrival order), so every step would fail; use profile='go', or "
+                "a task that leaves priority to the simulator"
+            )
 
         # Graphs: one fixed graph, or a pool/generator sampled at every reset.
         self._sampler: Callable[[np.random.Generator], OpGraph] | None = None

@@ -59,11 +59,17 @@ _SECTIONS = """
       are checked like actions (against every graph of ``graphs=``), and colocated ops
       follow their group's first member as in an action (``fixed_decisions`` shows the
       result).
-    - ``profile``: simulator profile, ``"go"`` (default) or ``"placeto"``.
+    - ``profile``: simulator profile, ``"go"`` (default) or ``"placeto"``. The Placeto profile
+      has no priorities: an env that decides priority (``GOScheduling-v0``, ``GOJoint-v0``)
+      or is given a fixed ``priority`` refuses it with a ValueError.
     - ``render_mode``: ``"rgb_array"`` (a Gantt chart of the last step) or ``"ansi"``.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Before that release (go_gym 0.1.0 is unreleased), on 2026-12-08
+      the fusion and joint dynamics changed: a fused group reads a tensor from outside it
+      once, a group of measured-time ops is never faster than a member, and a parameter's
+      outputs take no memory beyond its persistent bytes; the committed quick-v0-joint rows
+      were run again with them.
 """
 
 
@@ -146,8 +152,9 @@ class JointEnv(GraphOptEnv):
     within devices, then placement and priorities of the fused groups).
 
     ## Action Space
-    ``Dict(placement=MultiDiscrete([n_devices] * N), priority=MultiDiscrete([priority_levels]
-    * N), fusion=MultiDiscrete([fusion_levels] * N))``.
+    ``Dict(fusion=MultiDiscrete([fusion_levels] * N), placement=MultiDiscrete([n_devices] *
+    N), priority=MultiDiscrete([priority_levels] * N))``: Gymnasium sorts a ``Dict``'s keys,
+    so they come in that order (fusion, placement, priority) in samples and flattening.
     {sections}
     ## Example
     >>> import gymnasium as gym

@@ -45,9 +45,10 @@ The "go" profile (default)
    (``max(0, bytes_written - consumed tensor bytes)`` per op) and its members' ``temp_bytes``;
    the last two are freed when it ends. An output tensor is freed on its device when its last
    local consumer has ended and its outgoing transfers have arrived; a received tensor is
-   allocated on arrival and freed when its last consumer on that device ends. A tensor at
-   rest that owns persistent bytes (a parameter or buffer op) already holds its output in
-   them, so its output takes no further memory on its own device (copies elsewhere do).
+   allocated on arrival and freed when its last consumer on that device ends. An op at rest
+   that owns persistent bytes (a parameter or buffer op) already holds its outputs in them,
+   so its outputs, read or not, take no further memory on its own device (copies elsewhere
+   do); in a group, this holds for that op's outputs only, not for the other members'.
    The peak per device is the highest total reached; a peak above ``cluster.memory_bytes``
    makes the result invalid (``valid=False``, with a ``reason``), never an exception.
 5. Step time = the time of the last event (= the end of the last unit).

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from go_gym.cluster import Cluster, op_time_floor, op_times
+from go_gym.cluster import Cluster, group_time_floor, op_time_floor, op_times
 from go_gym.graph import OpGraph, downward_rank
 from go_gym.sim import _kernel as K
 from go_gym.sim._validate import (
@@ -653,12 +653,18 @@ def lower_bound(graph: OpGraph, cluster: Cluster, *, fused: bool = False) -> flo
 
     Fusion saves launches and memory traffic, so fused executions can beat that bound. With
     ``fused=True`` every op instead takes `go_gym.cluster.op_time_floor` (its flops at the
-    best kernel efficiency, no launch, no memory traffic), which bounds every fusion plan too;
-    the fusion and joint envs normalise their reward by it. The ``"placeto"`` profile adds
+    best kernel efficiency, no launch, no memory traffic; with measured times, less a launch
+    for ops that can be fused away), which bounds every fusion plan too, and the bound is
+    also at least the largest `go_gym.cluster.group_time_floor` (a group is never faster
+    than one of its members), so it is positive whenever some kernel op takes time; the
+    fusion and joint envs normalise their reward by it. The ``"placeto"`` profile adds
     device gaps and uses microsecond constants of its own, so the bound is for ``"go"``.
     """
     check_graph_cluster(graph, cluster)
     fastest = op_time_floor(graph, cluster) if fused else op_times(graph, cluster).min(axis=1)
     # The critical path: the latest earliest-finish (same arithmetic as a forward pass).
     cp = float((downward_rank(graph, fastest) + fastest).max()) if graph.n_ops else 0.0
-    return float(max(cp, fastest.sum() / cluster.n_devices))
+    bound = max(cp, fastest.sum() / cluster.n_devices)
+    if fused and graph.n_ops:
+        bound = max(bound, float(group_time_floor(graph, cluster).max()))
+    return float(bound)

@@ -147,8 +147,14 @@ def build_units(
     times = np.ascontiguousarray(times, dtype=np.float64)
 
     # --- memory ---------------------------------------------------------------------------------
+    # An op at rest that owns persistent bytes (a weight, a buffer) already holds its outputs
+    # there: allocating them again at its unit's start would count every weight twice. This
+    # is per producing op, not per unit: the other members of a group that holds such an op
+    # still allocate their outputs. Copies sent to other devices are still allocated where
+    # they arrive.
+    resident_op = ~is_kernel(graph.op_kind) & (graph.persistent_bytes > 0)
     consumed = np.bincount(graph.tensor_op, graph.tensor_bytes, minlength=n)
-    unconsumed = np.maximum(graph.bytes_written - consumed, 0.0)
+    unconsumed = np.where(resident_op, 0.0, np.maximum(graph.bytes_written - consumed, 0.0))
     transient = np.bincount(g, unconsumed + graph.temp_bytes, minlength=u_count)
     persistent = np.bincount(g, graph.persistent_bytes, minlength=u_count)
 
@@ -165,6 +171,7 @@ def build_units(
         ut_tensor = tensors.astype(np.int64)
         ut_prod = g[graph.tensor_op[ut_tensor]]
         ut_bytes = graph.tensor_bytes[ut_tensor].astype(np.float64)
+        ut_home = np.where(resident_op[graph.tensor_op[ut_tensor]], 0.0, ut_bytes)
         p_ut = p_ut.reshape(-1).astype(np.int64)
     else:
         # One ut per producing unit: its external tensors' bytes summed in tensor order.
@@ -177,6 +184,11 @@ def build_units(
         ut_bytes = np.bincount(
             ut_of_unit[t_prod], graph.tensor_bytes[t_ext], minlength=ut_prod.size
         ).astype(np.float64)
+        # Held on the producer's device: the tensors not already held by a resident op.
+        at_home = np.where(resident_op[graph.tensor_op[t_ext]], 0.0, graph.tensor_bytes[t_ext])
+        ut_home = np.bincount(ut_of_unit[t_prod], at_home, minlength=ut_prod.size).astype(
+            np.float64
+        )
         ut_tensor = np.full(ut_prod.size, -1, np.int64)
         # Pairs: distinct (producer unit, consumer unit), in consumer name order.
         pk = np.unique(ut_of_unit[p_prod] * u_count + p_cons)
@@ -193,12 +205,6 @@ def build_units(
     out_ut = np.argsort(ut_prod, kind="stable").astype(np.int64)
     out_ptr = np.zeros(u_count + 1, np.int64)
     np.cumsum(np.bincount(ut_prod, minlength=u_count), out=out_ptr[1:])
-    # A tensor at rest that owns persistent bytes (a weight, a buffer) already holds its
-    # output there: allocating it again at the op's start would count every weight twice.
-    # Copies sent to other devices are still allocated where they arrive.
-    resident_op = ~is_kernel(graph.op_kind) & (graph.persistent_bytes > 0)
-    resident = np.bincount(g, resident_op, minlength=u_count) > 0
-    ut_home = np.where(resident[ut_prod], 0.0, ut_bytes)
     start_alloc = np.bincount(ut_prod, ut_home, minlength=u_count) + transient
 
     indeg = np.diff(in_ptr)

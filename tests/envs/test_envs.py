@@ -391,6 +391,56 @@ def test_a_graph_that_costs_nothing_is_refused():
         gym.make("GOPlacement-v0", graph=zero)
 
 
+def test_a_measured_graph_of_ops_shorter_than_a_launch_is_not_refused():
+    """Measured times below the launch overhead: the fused bound (what GOFusion-v0 and
+    GOJoint-v0 normalise by) is still positive and below every plan's step time."""
+    graph = OpGraph(
+        name="diamond-us",
+        op_names=["a", "b", "c", "d"],
+        op_kind=[OpKind.ELEMENTWISE] * 4,
+        edge_src=[0, 0, 1, 2],
+        edge_dst=[1, 2, 3, 3],
+        measured_us=[3.0, 4.0, 5.0, 3.0],
+        bytes_written=[1e3] * 4,
+        edge_bytes=[1e3] * 4,
+    )
+    cluster = Cluster.preset("p100", 2)  # 5 us launches
+    for env_id in ("GOFusion-v0", "GOJoint-v0"):
+        env = gym.make(env_id, graph=graph, cluster=cluster)
+        _, info = env.reset(seed=0)
+        # a group is never faster than its slowest member, 5 us
+        assert info["lower_bound"] == pytest.approx(5e-6, rel=1e-12)
+    env = gym.make("GOFusion-v0", graph=graph, cluster=cluster, fusion_levels=3)
+    for decision in np.ndindex(*([3] * graph.n_ops)):
+        env.reset(seed=0)
+        info = env.step(np.array(decision))[4]
+        assert info["step_time"] >= info["lower_bound"]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "message"),
+    [
+        ("GOScheduling-v0", {}, r"GOScheduling-v0 \(SchedulingEnv\) decides priority"),
+        ("GOJoint-v0", {}, r"GOJoint-v0 \(JointEnv\) decides priority"),
+        ("GOPlacement-v0", {"priority": np.zeros(618, np.int64)}, "was given priority="),
+    ],
+)
+def test_the_placeto_profile_refuses_priorities_at_construction(env_id, kwargs, message):
+    with pytest.raises(ValueError, match=message + ".*profile='placeto' takes no priority"):
+        gym.make(env_id, graph=GRAPH, profile="placeto", **kwargs)
+    # without priorities the profile runs
+    env = gym.make("GOFusion-v0", graph=GRAPH, profile="placeto")
+    env.reset(seed=0)
+    assert env.step(env.action_space.sample())[4]["valid"]
+
+
+def test_the_joint_action_dict_is_in_sorted_key_order():
+    """As the GOJoint-v0 docstring says: Gymnasium sorts a Dict's keys."""
+    env = gym.make("GOJoint-v0", graph=GRAPH)
+    assert list(env.action_space.spaces) == ["fusion", "placement", "priority"]
+    assert "Dict(fusion=MultiDiscrete" in (type(env.unwrapped).__doc__ or "")
+
+
 def test_reset_can_choose_the_graph():
     env = gym.make("GOPlacement-v0", graphs=["quick-v0/rnnlm-2", "quick-v0/transformer-xl-2"])
     for seed in range(4):

@@ -99,6 +99,14 @@ def reference_simulate(
         tensor_consumers.setdefault(key, set()).add(int(graph.edge_dst[e]))
     tensors = sorted(tensor_bytes)
 
+    # A weight or buffer (an op at rest owning persistent bytes) already holds its outputs in
+    # its persistent bytes: they take no extra memory on its own device, read or not. This is
+    # a property of the producing op, not of the group it sits in.
+    resident = [
+        OpKind(int(graph.op_kind[op])) in NON_KERNEL_KINDS and graph.persistent_bytes[op] > 0
+        for op in range(graph.n_ops)
+    ]
+
     # Memory an op writes that nobody reads.
     consumed = [0.0] * graph.n_ops
     for key in tensors:
@@ -106,12 +114,13 @@ def reference_simulate(
     transient = dict.fromkeys(members, 0.0)
     persistent = dict.fromkeys(members, 0.0)
     for op in range(graph.n_ops):
-        unread = max(float(graph.bytes_written[op]) - consumed[op], 0.0)
+        unread = 0.0 if resident[op] else max(float(graph.bytes_written[op]) - consumed[op], 0.0)
         transient[unit_of[op]] += unread + float(graph.temp_bytes[op])
         persistent[unit_of[op]] += float(graph.persistent_bytes[op])
 
     # External data ("uts"): what a unit sends to other units, with its consumer units.
     ut_bytes: dict[Any, float] = {}
+    home_bytes: dict[Any, float] = {}  # the part held on the producer's device
     ut_producer: dict[Any, int] = {}
     ut_consumers: dict[Any, list[int]] = {}
     for key in tensors:
@@ -121,10 +130,13 @@ def reference_simulate(
             continue  # internal to a fused group: no memory, no transfer
         if placeto:  # one output per unit, all external tensors together, read by all children
             ut_bytes[pu] = ut_bytes.get(pu, 0.0) + tensor_bytes[key]
+            home = 0.0 if resident[key[0]] else tensor_bytes[key]
+            home_bytes[pu] = home_bytes.get(pu, 0.0) + home
             ut_producer[pu] = pu
             ut_consumers[pu] = sorted(set(ut_consumers.get(pu, [])) | outside)
         else:
             ut_bytes[key] = tensor_bytes[key]
+            home_bytes[key] = 0.0 if resident[key[0]] else tensor_bytes[key]
             ut_producer[key] = pu
             ut_consumers[key] = sorted(outside)
     if placeto:  # children in name order
@@ -136,14 +148,6 @@ def reference_simulate(
         outputs[ut_producer[k]].append(k)
         for v in ut_consumers[k]:
             inputs[v].append(k)
-    # A weight or buffer (a tensor at rest owning persistent bytes) already lives in its
-    # persistent bytes: its outputs take no extra memory on its own device.
-    resident = {u: False for u in members}
-    for op in range(graph.n_ops):
-        at_rest = OpKind(int(graph.op_kind[op])) in NON_KERNEL_KINDS
-        if at_rest and graph.persistent_bytes[op] > 0:
-            resident[unit_of[op]] = True
-    home_bytes = {k: 0.0 if resident[ut_producer[k]] else ut_bytes[k] for k in ut_bytes}
     start_alloc = {}
     for u in members:
         out = 0.0

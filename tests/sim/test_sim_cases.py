@@ -8,7 +8,8 @@ import pytest
 from go_gym.cluster import Cluster
 from go_gym.graph import OpGraph
 from go_gym.opkinds import OpKind
-from go_gym.sim import fuse, simulate, simulate_many
+from go_gym.sim import FusionPlan, fuse, simulate, simulate_many
+from tests.sim.reference import reference_simulate
 
 MS = 1e-3
 OTHER = int(OpKind.OTHER)
@@ -152,6 +153,50 @@ def test_a_weight_is_counted_once_where_it_lives_and_again_where_it_is_sent() ->
     # its 10-byte output until it has been sent: peak 110 (not 150).
     # Device 1: the weight's copy (40) and a's output (10) arrive, b reads both: peak 50.
     assert r.peak_memory.tolist() == [110.0, 50.0]
+
+
+def test_an_unread_weight_is_counted_once() -> None:
+    # w: a parameter owning 4000 bytes whose 1000-byte output nobody reads (an unused
+    # weight); o: an op that writes nothing. The weight's output lives in its persistent
+    # bytes whether or not it is read: peak 4000, not 4000 + 1000.
+    g = OpGraph(
+        name="unused-weight",
+        op_names=["w", "o"],
+        op_kind=[OpKind.PARAMETER, OpKind.ELEMENTWISE],
+        measured_us=[0.0, 1.0],
+        bytes_written=[1000.0, 0.0],
+        persistent_bytes=[4000.0, 0.0],
+        edge_src=[],
+        edge_dst=[],
+        edge_bytes=[],
+    )
+    assert simulate(g, toy_cluster(), [0, 0]).peak_memory.tolist() == [4000.0, 0.0]
+    ref = reference_simulate(g, toy_cluster(), [0, 0])
+    assert ref.peak_memory == [4000.0, 0.0]
+
+
+def test_only_a_weights_own_output_is_free_in_a_group_that_holds_it() -> None:
+    # p (parameter: 4000 persistent bytes, 1000-byte output) -> m (matmul, 2000-byte output)
+    # -> z. `fuse` never groups a parameter, but `FusionPlan.from_groups` may: {p, m} is one
+    # unit. The weight's output is inside the group (no memory); m's output still is
+    # allocated: device 0 holds 4000 + 2000 = 6000 at its peak, as unfused.
+    g = OpGraph(
+        name="weight-group",
+        op_names=["p", "m", "z"],
+        op_kind=[OpKind.PARAMETER, OpKind.MATMUL, OpKind.ELEMENTWISE],
+        measured_us=[0.0, 2.0, 1.0],
+        bytes_written=[1000.0, 2000.0, 0.0],
+        persistent_bytes=[4000.0, 0.0, 0.0],
+        edge_src=[0, 1],
+        edge_dst=[1, 2],
+        edge_bytes=[1000.0, 2000.0],
+    )
+    plan = FusionPlan.from_groups(g, [0, 0, 1])
+    c = toy_cluster()
+    assert simulate(g, c, [0, 0, 0]).peak_memory.tolist() == [6000.0, 0.0]
+    for placement, peak in (([0, 0, 0], [6000.0, 0.0]), ([0, 0, 1], [6000.0, 2000.0])):
+        assert simulate(g, c, placement, fusion=plan).peak_memory.tolist() == peak
+        assert reference_simulate(g, c, placement, fusion=plan).peak_memory == peak
 
 
 def test_out_of_memory_placement() -> None:

@@ -146,3 +146,90 @@ def test_simulate_many_leaves_torchs_thread_count_alone() -> None:
         check=True,
     )
     assert out.stdout.strip().endswith("torch threads 1"), out.stdout
+
+
+def _partitions(n: int):  # type: ignore[no-untyped-def]
+    """Every partition of range(n) as a restricted growth string (labels in first-use order)."""
+
+    def grow(prefix: list[int], top: int):  # type: ignore[no-untyped-def]
+        if len(prefix) == n:
+            yield tuple(prefix)
+            return
+        for label in range(top + 2):
+            yield from grow([*prefix, label], max(top, label))
+
+    yield from grow([], -1)
+
+
+def _canonical(labels) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    seen: dict[int, int] = {}
+    return tuple(seen.setdefault(int(x), len(seen)) for x in labels)
+
+
+def _legal(g, labels) -> bool:  # type: ignore[no-untyped-def]
+    """A plan `fuse`'s rules can make or exceed: at most one HEAVY or NEVER kernel op per
+    group (the premise of `op_time_floor`), and an acyclic contracted graph."""
+    from go_gym.opkinds import FUSION_ROLE, FusionRole, OpKind, is_kernel
+
+    lab = np.asarray(labels)
+    kernel = is_kernel(g.op_kind)
+    lone = [FUSION_ROLE[OpKind(int(k))] != FusionRole.LIGHT for k in g.op_kind]
+    for k in range(lab.max() + 1):
+        if sum(1 for i in np.flatnonzero(lab == k) if kernel[i] and lone[i]) > 1:
+            return False
+    pairs = zip(g.edge_src.tolist(), g.edge_dst.tolist(), strict=True)
+    edges = {(int(lab[s]), int(lab[d])) for s, d in pairs if lab[s] != lab[d]}
+    indeg = {k: 0 for k in range(lab.max() + 1)}
+    for _, d in edges:
+        indeg[d] += 1
+    ready = [k for k, v in indeg.items() if v == 0]
+    done = 0
+    while ready:
+        u = ready.pop()
+        done += 1
+        for s, d in edges:
+            if s == u:
+                indeg[d] -= 1
+                if indeg[d] == 0:
+                    ready.append(d)
+    return done == len(indeg)
+
+
+@pytest.mark.parametrize("measured", [True, False])
+@pytest.mark.parametrize("seed", range(12))
+def test_fused_lower_bound_holds_for_every_fusion_plan(seed: int, measured: bool) -> None:
+    """Brute force on tiny graphs: every legal plan (a superset of what `fuse` makes, which
+    is checked too), on one or two devices, runs no faster than ``lower_bound(fused=True)``;
+    and the bound is positive, though here op times are often below a launch."""
+    from go_gym.graph import OpGraph
+    from go_gym.opkinds import OpKind
+    from go_gym.sim import FusionPlan, fuse
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6))
+    pairs = [(s, d) for d in range(n) for s in range(d) if rng.random() < 0.5]
+    kinds = [OpKind.ELEMENTWISE, OpKind.ELEMENTWISE, OpKind.REDUCTION, OpKind.MATMUL]
+    kinds += [OpKind.OTHER, OpKind.PARAMETER]
+    g = OpGraph(
+        name=f"tiny-{seed}",
+        op_names=[f"o{i}" for i in range(n)],
+        op_kind=[int(k) for k in rng.choice(kinds, n)],
+        measured_us=rng.choice([0.0, 1.0, 3.0, 5.0, 8.0, 20.0], n) if measured else None,
+        flops=rng.choice([0.0, 1e6, 1e9], n),
+        bytes_read=rng.choice([0.0, 1e4, 1e6], n),
+        bytes_written=rng.choice([0.0, 1e4, 1e6], n),
+        edge_src=[s for s, _ in pairs],
+        edge_dst=[d for _, d in pairs],
+        edge_bytes=rng.choice([0.0, 1e4, 1e6], n)[[s for s, _ in pairs]],
+    )
+    for c in (Cluster.preset("p100", 1), Cluster.preset("k80", 2)):
+        bound = lower_bound(g, c, fused=True)
+        assert bound > 0 or not (op_times(g, c) > 0).any()
+        plans = {p for p in _partitions(n) if _legal(g, p)}
+        for decision in np.ndindex(*([3] * n)):
+            assert _canonical(fuse(g, decision).group) in plans
+        for labels in sorted(plans):
+            plan = FusionPlan.from_groups(g, labels)
+            placement = np.asarray(labels) % c.n_devices
+            r = simulate(g, c, placement, fusion=plan)
+            assert r.step_time >= bound * (1 - 1e-12), (labels, r.step_time, bound)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from go_gym.sim import simulate, simulate_many
+from go_gym.sim import FusionPlan, simulate, simulate_many
 from go_gym.sim._kernel import RING_MAX_DEVICES
 from tests.sim.reference import reference_simulate
 from tests.sim.sim_cases import random_case, tie_cluster
@@ -52,6 +52,30 @@ def test_kernel_matches_reference_on_large_clusters(profile: str) -> None:
         n_dev = RING_MAX_DEVICES + int(rng.integers(1, 9))
         case["cluster"] = tie_cluster(n_dev, memory=float(case["cluster"].memory_bytes[0]))
         case["placement"] = rng.integers(0, n_dev, case["graph"].n_ops)
+        _check(case, profile)
+
+
+@pytest.mark.parametrize("profile", ["go", "placeto"])
+def test_kernel_matches_reference_on_plans_that_group_any_ops(profile: str) -> None:
+    """`fuse` never groups a parameter, a constant or two heavy ops, but
+    `FusionPlan.from_groups` takes any plan: groups of consecutive ops in topological order
+    (so the contracted graph stays acyclic), each on the device of its first op, holding
+    parameters with their consumers."""
+    for seed in range(150):
+        case = random_case(seed)
+        g = case["graph"]
+        if g.n_ops == 0:
+            continue
+        rng = np.random.default_rng(10_000 + seed)
+        order = g.topo_order.astype(np.int64)
+        cuts = np.flatnonzero(rng.random(g.n_ops) < 0.4)
+        label = np.zeros(g.n_ops, np.int64)
+        label[order] = np.cumsum(np.isin(np.arange(g.n_ops), cuts))
+        first = np.full(label.max() + 1, -1, np.int64)
+        for op in order[::-1]:
+            first[label[op]] = op
+        placement = np.asarray(case["placement"], np.int64)[first[label]]
+        case = dict(case, placement=placement, fusion=FusionPlan.from_groups(g, label))
         _check(case, profile)
 
 

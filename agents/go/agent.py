@@ -120,10 +120,14 @@ def _heuristics_for(name: str, decides: tuple[str, ...]) -> dict[str, str]:
 @dataclass(frozen=True)
 class FitReport:
     """What one `GOAgent.fit` did: its PPO iterations, and the best step time found against
-    the evaluations spent on the graph (the same curve the search agents report)."""
+    the evaluations spent on the graph (the same curve the search agents report). A warm
+    start that scored heuristics (``warm_start="best"``) gives the curve its first point,
+    after that scoring, so a budget the candidates use up still has a curve."""
 
     history: tuple[IterationStats, ...]
-    curve_evals: NDArray[np.int64]  # (P,) evaluations on this graph after each iteration
+    # (P,) evaluations on this graph after the warm start's scoring, if any, then after
+    # each iteration (and each refining step)
+    curve_evals: NDArray[np.int64]
     curve_best: NDArray[np.float64]  # (P,) best effective step time found by then
 
 
@@ -319,16 +323,23 @@ class GOAgent(EnvAgent):
         if budget is not None:
             _check_integer("fit budget", budget, 0)
         budget = self.budget if budget is None else int(budget)
+        curve_evals: list[int] = []
+        curve_best: list[float] = []
         if self.warm_start is not None and budget > 0:
             before = core.evaluations
             target = self._warm_target(core, self.warm_start, budget)
-            budget -= core.evaluations - before  # scoring the heuristics is charged
+            spent = core.evaluations - before
+            budget -= spent  # scoring the heuristics is charged
+            if spent > 0:  # the curve starts where the scored candidates left it
+                rec = self.trainer.record(core)
+                curve_evals.append(rec.evaluations)
+                curve_best.append(rec.best_time)
             self.trainer.set_prior(core, target, self._warm_deviate(core))
         refine = round(self.refine_share * budget) if "placement" in core.decides else 0
         history = self.trainer.train([core], budget - refine) if budget > refine else []
         self.history.extend(history)
-        curve_evals = [h.graph_evaluations for h in history]
-        curve_best = [h.best_step_time for h in history]
+        curve_evals.extend(h.graph_evaluations for h in history)
+        curve_best.extend(h.best_step_time for h in history)
         if refine > 0:
             evals, best = self._refine(core, refine)
             curve_evals.extend(evals.tolist())

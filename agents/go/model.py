@@ -34,6 +34,9 @@ Architecture (sizes are `GOConfig` fields, defaults in brackets):
    probabilities (``softmax(logits) @ E``): the later task is conditioned on what the earlier
    one decides while a single forward still yields all logits, so K joint decisions are
    sampled from one forward (one-shot) and their log-probability factorises over nodes.
+   Those are the logits that are sampled: with tied roles the placement logits are first
+   averaged per role, and a warm start's fixed offsets (the trainer's prior) are added, in
+   the forward, before the next pass reads them (`GOPolicy.forward`).
 6. **Heads.** Placement logits are scaled dot products of node queries with device keys
    (a linear map of the device features plus a device-index embedding), so one network
    serves clusters with any number of devices up to ``max_devices``; with tree actions
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
@@ -417,14 +421,32 @@ class GOPolicy(nn.Module):
         return h, self.graph_mlp(pooled)
 
     def forward(
-        self, inp: GraphInput, n_choices: dict[str, int] | None = None
+        self,
+        inp: GraphInput,
+        n_choices: dict[str, int] | None = None,
+        *,
+        prior: Mapping[str, torch.Tensor] | None = None,
+        roles: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Logits per task, (n, a_task) each, rows in node order.
+        """Logits per task, (n, a_task) each, rows in node order; placement's (R, a) with
+        ``roles``.
+
+        Conditioning: each pass after the first reads the expected embedding of the
+        previous task's decision under the distribution that is sampled from, the logits
+        this forward returns for that task: the head's logits, averaged per role when
+        ``roles`` ties placement (each node then takes its role's row), plus that task's
+        ``prior``. So a prior that moves the placement also moves what priority and fusion
+        are conditioned on. Without ``prior`` and ``roles`` the logits are the heads' own.
 
         Args:
             inp: The graph (`prepare`).
             n_choices: Choices per task; placement defaults to the cluster's devices,
                 priority to 16 levels, fusion to 2.
+            prior: Fixed additive offsets per task (a task left out gets none), of the
+                shape that task's returned logits have: a warm start
+                (`agents.go.ppo.PPOTrainer.set_prior`).
+            roles: (n,) the role of each node (`agents.go.roles`; tied roles): the placement
+                logits become one row per role, the mean of its nodes' rows (`role_mean`).
         """
         cfg = self.config
         choices = {"placement": inp.n_devices, "priority": 16, "fusion": 2}
@@ -454,10 +476,17 @@ class GOPolicy(nn.Module):
             x = self.out_norm[task](x)
             states = x.reshape(n_seg * s, cfg.hidden)[:n][inverse]  # back to node order
             logits = self._head(task, states, inp, choices[task])
+            tied = roles if task == "placement" else None
+            if tied is not None:
+                logits = role_mean(logits, tied)
+            if prior is not None and task in prior:
+                logits = logits + prior[task]
             out[task] = logits
-            # The next task reads this pass's states plus the expected decision embedding.
+            # The next task reads this pass's states plus the expected decision embedding,
+            # under the distribution sampled from (prior included; tied: each node's role).
             embedding = cast(nn.Embedding, self.decision_emb[task])
-            expected = logits.softmax(-1) @ embedding.weight[: choices[task]]
+            sampled = logits if tied is None else logits[tied]
+            expected = sampled.softmax(-1) @ embedding.weight[: choices[task]]
             seq = x + torch.cat(
                 [expected[inp.order], expected.new_zeros(n_seg * s - n, cfg.hidden)]
             ).reshape(n_seg, s, cfg.hidden)
@@ -488,6 +517,14 @@ class GOPolicy(nn.Module):
                 logits = logits + self.layer_head(self.layer_encoding(inp))[:, :a]
             return logits
         return self.level_heads[task](states)[:, :a]
+
+
+def role_mean(logits: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
+    """(roles, a) the mean of each role's rows of (n, a) ``logits``."""
+    count = int(roles.max()) + 1
+    total = logits.new_zeros(count, logits.shape[1]).index_add(0, roles, logits)
+    size = torch.bincount(roles, minlength=count).to(logits.dtype)
+    return total / size[:, None]
 
 
 def padded_logits(logits: torch.Tensor, max_nodes: int) -> torch.Tensor:

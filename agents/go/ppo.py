@@ -6,7 +6,9 @@ and the simulator scores the whole decision. One PPO iteration on a graph theref
 1. one forward pass without gradient, giving (n, a) logits per task;
 2. K decisions drawn from those logits (``torch.multinomial`` with a seeded generator), plus
    the greedy (argmax) decision, all scored in one batch by ``env.unwrapped.evaluate``
-   (`go_gym.sim.simulate_many` on all cores; K + 1 evaluations, counted exactly);
+   (`go_gym.sim.simulate_many` on all cores; K + 1 evaluations, counted exactly; near
+   the end of a budget, the greedy row gives way to samples while two or more evaluations
+   are left, so every step but a last one-evaluation step makes an update);
 3. rewards from the env's convention (default ``-sqrt(step_time / lower_bound)``, an
    out-of-memory decision counting as ``oom_penalty x lower_bound``); the baseline is the
    mean reward of the K samples (they share the same logits, so the batch mean is an
@@ -369,11 +371,11 @@ class PPOTrainer:
     def logits(self, rec: GraphRecord) -> dict[str, torch.Tensor]:
         """The policy's logits for the tasks the graph's env decides: (n, a) per task, or
         (roles, a) for placement with tied roles, each role's the mean of its nodes'; plus
-        the graph's prior, if `set_prior` gave it one."""
-        out = self.policy(rec.input, rec.choices)
-        if rec.roles is not None:
-            out = {**out, "placement": _role_mean(out["placement"], rec.roles)}
-        return {t: out[t] + rec.prior[t] if t in rec.prior else out[t] for t in rec.tasks}
+        the graph's prior, if `set_prior` gave it one. Both are applied inside the forward
+        (`GOPolicy.forward`), so a later task is conditioned on the placement distribution
+        that is sampled, not on the network's raw one."""
+        out = self.policy(rec.input, rec.choices, prior=rec.prior or None, roles=rec.roles)
+        return {t: out[t] for t in rec.tasks}
 
     # --- sampling ----------------------------------------------------------------------------
     def sample(self, logits: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -439,7 +441,11 @@ class PPOTrainer:
         """One PPO iteration on ``core``'s current graph; None if the budget allows none.
 
         Spends K + 1 evaluations (K with ``greedy_row=False``), fewer if ``budget_left``
-        is smaller; with fewer than two samples affordable, no update is made.
+        is smaller. When the greedy row would leave fewer than two samples but two or more
+        evaluations are left, the greedy row is dropped and all that is left is sampled, so
+        that an update is still made (a greedy-only step would score a decision that the
+        next step, the policy unchanged, scores again). With one evaluation left it goes to
+        the greedy decision, and no update is made.
         """
         cfg = self.config
         rec = self.record(core)
@@ -450,6 +456,8 @@ class PPOTrainer:
             if budget_left <= 0:
                 return None
             k = min(k, budget_left - extra)
+            if extra and k < 2 <= budget_left:  # samples (an update) rather than the greedy row
+                extra, k = 0, min(cfg.samples, budget_left)
         self.policy.train()
         with torch.no_grad():
             logits = self.logits(rec)
@@ -683,14 +691,6 @@ class PPOTrainer:
                 rec.best_time = float(saved["time"])
                 rec.best = {t: v.numpy().astype(np.int64) for t, v in saved["decisions"].items()}
                 rec.evaluations = int(saved["evaluations"])
-
-
-def _role_mean(logits: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
-    """(roles, a) the mean of each role's rows of (n, a) ``logits``."""
-    count = int(roles.max()) + 1
-    total = logits.new_zeros(count, logits.shape[1]).index_add(0, roles, logits)
-    size = torch.bincount(roles, minlength=count).to(logits.dtype)
-    return total / size[:, None]
 
 
 def make_policy(config: Any = None, *, seed: int = 0) -> GOPolicy:

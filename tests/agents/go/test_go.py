@@ -378,7 +378,9 @@ def test_warm_start_scores_every_heuristic_and_starts_from_the_best(graph40) -> 
     agent = agents.make("go-warm", env, budget=budget, samples=4, epochs=1, hidden=16)
     report = agent.fit(env)
     assert core.evaluations == budget  # the candidates' scores are charged, nothing more
-    assert report.curve_evals[0] > len(WARM_CANDIDATES) and report.curve_evals[-1] == budget
+    # the curve starts after the candidates' scores, PPO's iterations follow
+    assert report.curve_evals[0] == len(WARM_CANDIDATES) < report.curve_evals[1]
+    assert report.curve_evals[-1] == budget
     best_time, decision = agent.best(core)
     assert best_time <= times[best]
     if best_time == times[best]:
@@ -487,8 +489,9 @@ def test_prior_sets_the_start_distribution(graph40) -> None:
     with torch.no_grad():
         raw = agent.trainer.policy(rec.input, rec.choices)
         with_prior = trainer.logits(rec)
-    for task in core.decides:
-        torch.testing.assert_close(with_prior[task] - raw[task], rec.prior[task])
+    # placement, the first pass, is the network's logits plus its prior; the later passes
+    # are conditioned on that distribution, so theirs move too (test_go_fixes.py)
+    torch.testing.assert_close(with_prior["placement"] - raw["placement"], rec.prior["placement"])
     with pytest.raises(ValueError, match="deviate"):
         trainer.set_prior(core, chosen, 1.0)
 

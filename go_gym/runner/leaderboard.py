@@ -15,7 +15,9 @@ The aggregate follows rliable's advice for few runs: a point estimate with a str
 bootstrap interval. For each agent, the log speedup over the human expert is averaged over
 seeds per graph, then over graphs (a geometric mean: every graph counts the same whatever its
 step time); the interval resamples seeds with replacement within each graph (2,000 resamples,
-seeded, so the table is reproducible). OOM rows count with their penalised step time.
+seeded, so the table is reproducible). An agent with one seed per graph gets no interval
+("(1 seed)"): resampling a single seed would print a zero-width one, which reads as certainty.
+OOM rows count with their penalised step time.
 """
 
 from __future__ import annotations
@@ -207,7 +209,10 @@ def markdown_table(board: Board) -> str:
             cells.append(text)
         point, low, high = s.speedup
         partial = "*" if len(s.step_ms) < len(board.graphs) else ""
-        cells.append(f"{point:.3f}{partial} [{low:.3f}, {high:.3f}]")
+        if max(s.seeds.values()) > 1:
+            cells.append(f"{point:.3f}{partial} [{low:.3f}, {high:.3f}]")
+        else:  # one seed per graph: resampling it gives a zero-width "interval"
+            cells.append(f"{point:.3f}{partial} (1 seed)")
         cells.append(f"{s.mean_ratio:.2f}")
         cells.append(str(s.oom_total))
         cells.append(f"{s.mean_evaluations:.0f}")
@@ -245,7 +250,7 @@ def markdown_page(board: Board, command: str) -> str:
             "Graph columns: step time in ms, mean over seeds (an OOM seed counts as "
             f"{rows[0].oom_penalty:g} x the lower bound). Speedup: geometric mean over graphs of "
             "the human expert's step time over the agent's, with a stratified bootstrap 95% "
-            "interval over seeds (* = not every graph). Ratio to bound: mean step time over "
+            "interval over seeds (* = not every graph; none with one seed). Ratio to bound: mean step time over "
             "`go_gym.sim.lower_bound`. Evals: mean simulator evaluations per cell (fit + the "
             "measured step). Rows sorted by speedup.",
             "",

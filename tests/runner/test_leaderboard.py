@@ -49,6 +49,14 @@ def test_table_sorted_by_speedup_with_every_column(results):
     assert {s.label for s in board.summaries if s.curves} == {"annealing"}
 
 
+def test_one_seed_per_graph_gets_no_interval(results):
+    rows, base = read_results(results)
+    (board,) = build_boards([r for r in rows if r.seed == 0], base)
+    line = next(x for x in markdown_table(board).splitlines() if "| annealing |" in x)
+    point = next(s for s in board.summaries if s.label == "annealing").speedup[0]
+    assert f"| {point:.3f} (1 seed) |" in line and "[" not in line
+
+
 def test_files_and_readme_block(results, tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text(

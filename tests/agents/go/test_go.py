@@ -29,24 +29,15 @@ from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
 from go_gym.generators import random_layered_graph
 from go_gym.opkinds import OpKind
 from tests.agents.conftest import make_graph, small_cluster
+from tests.agents.go.conftest import SMALL, go_env
 
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[3]
-SMALL = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
-
-
-@pytest.fixture(scope="module")
-def graph40():
-    return random_layered_graph(40, seed=3)
-
-
-def _env(env_id: str, graph, **kw):
-    return gym.make(env_id, graph=graph, cluster=small_cluster(2), **kw)
 
 
 def test_logit_shapes_single_and_joint(graph40) -> None:
-    env = _env("GOJoint-v0", graph40)
+    env = go_env("GOJoint-v0", graph40)
     obs, _ = env.reset(seed=0)
     policy = GOPolicy(GOConfig(**{**SMALL.to_dict(), "tasks": ("placement", "priority", "fusion")}))
     out = policy(prepare(obs), {"placement": 2, "priority": 16, "fusion": 2})
@@ -61,7 +52,7 @@ def test_logit_shapes_single_and_joint(graph40) -> None:
 
 
 def test_layer_head_adds_a_lean_per_layer(graph40) -> None:
-    obs, _ = _env("GOPlacement-v0", graph40).reset(seed=0)
+    obs, _ = go_env("GOPlacement-v0", graph40).reset(seed=0)
     inp = prepare(obs)
     layer = inp.x[:, LAYER_COLUMN]
     layers = torch.unique(layer)
@@ -83,7 +74,7 @@ def test_layer_head_adds_a_lean_per_layer(graph40) -> None:
         # ... and the layers lean to different devices, by logits of order one.
         assert float(torch.stack(per_layer).std()) > 0.3
     # PPO trains the head with the rest.
-    core = core_env(_env("GOPlacement-v0", graph40))
+    core = core_env(go_env("GOPlacement-v0", graph40))
     trainer = PPOTrainer(headed, PPOConfig(samples=4, epochs=2, target_kl=None), seed=0)
     before = headed.layer_head.weight.detach().clone()
     trainer.step(core)
@@ -97,7 +88,7 @@ def test_layer_head_config_round_trips_and_is_checked(tmp_path, graph40) -> None
     assert GOConfig.from_dict(older).layer_head == 0.0  # checkpoints from before the head
     with pytest.raises(ValueError, match="layer_head"):
         GOConfig(layer_head=-1.0)
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=4), seed=0)
     path = save_checkpoint(tmp_path / "ck.pt", trainer.state_dict())
     with pytest.raises(ValueError, match=r"layer_head shape a fresh policy; checkpoint .*ck\.pt"):
@@ -108,7 +99,7 @@ def test_padded_nodes_do_not_change_real_logits(graph40) -> None:
     other = random_layered_graph(70, seed=4)
     padded_env = gym.make("GOPlacement-v0", graphs=[graph40, other], cluster=small_cluster(2))
     core = core_env(padded_env)
-    alone = core_env(_env("GOPlacement-v0", graph40))
+    alone = core_env(go_env("GOPlacement-v0", graph40))
     while True:  # an episode on the smaller, padded graph
         obs, _ = padded_env.reset()
         if core.graph.n_ops == 40:
@@ -128,7 +119,7 @@ def test_padded_nodes_do_not_change_real_logits(graph40) -> None:
 
 
 def test_one_shot_sampling_counts_evaluations_exactly(graph40) -> None:
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=8, epochs=1), seed=0)
     calls = []
@@ -146,7 +137,7 @@ def test_one_shot_sampling_counts_evaluations_exactly(graph40) -> None:
 def test_score_charges_every_row_and_keeps_the_best(graph40) -> None:
     """`PPOTrainer.score` is the one place that evaluates: PPO's iterations and go-warm's
     heuristics both go through it, so the budget and the best decision stay consistent."""
-    core = core_env(_env("GOPlacement-v0", graph40))
+    core = core_env(go_env("GOPlacement-v0", graph40))
     trainer = PPOTrainer(make_policy(SMALL, seed=0), PPOConfig(samples=4, epochs=1), seed=0)
     one_device = np.zeros((1, 40), np.int64)
     alternating = (np.arange(40) % 2)[None, :].astype(np.int64)
@@ -191,7 +182,7 @@ def test_evaluations_leave_torchs_thread_count_alone() -> None:
 
 
 def test_sampling_is_seeded(graph40) -> None:
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     rows = []
     for _ in range(2):
@@ -264,12 +255,12 @@ def test_followers_of_colocation_groups_can_be_left_out_of_the_update() -> None:
     from go_gym.zoo import get_graph
 
     graph = get_graph("quick-v0/transformer-xl-2")
-    leader = core_env(_env("GOPlacement-v0", graph))._context.leader
+    leader = core_env(go_env("GOPlacement-v0", graph))._context.leader
     followers = torch.as_tensor(np.flatnonzero(leader != np.arange(graph.n_ops)))
     assert followers.numel() > 0
 
     def weights_after_step(deciding_nodes_only: bool, scramble: bool) -> torch.Tensor:
-        core = core_env(_env("GOPlacement-v0", graph))
+        core = core_env(go_env("GOPlacement-v0", graph))
         cfg = PPOConfig(samples=4, epochs=2, deciding_nodes_only=deciding_nodes_only)
         trainer = PPOTrainer(make_policy(SMALL, seed=0), cfg, seed=0)
         if scramble:  # other devices for the followers, the same for every other op
@@ -300,7 +291,7 @@ def test_target_kl_stops_the_epochs_early(graph40) -> None:
         "stopped": PPOConfig(samples=8, epochs=6, target_kl=1e-12),
         "all": PPOConfig(samples=8, epochs=6, target_kl=None),
     }.items():
-        core = core_env(_env("GOPlacement-v0", graph40))
+        core = core_env(go_env("GOPlacement-v0", graph40))
         trainer = PPOTrainer(make_policy(SMALL, seed=0), cfg, seed=0)
         trainer.step(core)
         weights[name] = torch.cat([p.detach().reshape(-1) for p in trainer.policy.parameters()])
@@ -311,7 +302,7 @@ def test_target_kl_stops_the_epochs_early(graph40) -> None:
 
 
 def test_checkpoint_round_trip(tmp_path, graph40) -> None:
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     trainer = PPOTrainer(make_policy(SMALL, seed=2), PPOConfig(samples=4, epochs=1), seed=2)
     trainer.train([core], 10)
@@ -342,7 +333,7 @@ def test_checkpoint_rejects_other_files(tmp_path) -> None:
 
 def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
     assert {"go", "go-zeroshot"} <= set(agents.names())
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     agent = agents.make("go", env, budget=20, samples=4, epochs=1, hidden=16)
     assert isinstance(agent, GOAgent)
     obs, _ = env.reset(seed=0)
@@ -364,7 +355,7 @@ def test_registry_go_and_zeroshot(tmp_path, graph40) -> None:
 def test_warm_start_scores_every_heuristic_and_starts_from_the_best(graph40) -> None:
     """go-warm: each candidate heuristic costs one evaluation of the budget, the best one is
     the starting point (never lost), and the prior puts the policy's argmax on it."""
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     rows = np.stack(
@@ -395,7 +386,7 @@ def test_warm_start_scores_every_heuristic_and_starts_from_the_best(graph40) -> 
 def test_warm_start_below_the_candidates_scores_only_what_the_budget_pays(graph40, budget) -> None:
     """Before: fit(env, 5) scored all eight candidates (8 evaluations), which the runner
     reports as over budget. Now the first ``budget`` candidates, in `WARM_CANDIDATES` order."""
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     rows = np.stack(
@@ -420,11 +411,11 @@ def test_warm_start_below_the_candidates_scores_only_what_the_budget_pays(graph4
 def test_warm_start_must_name_a_heuristic_of_the_env(graph40) -> None:
     """Before: an unknown name silently warm-started from the default (m-SCT)."""
     with pytest.raises(ValueError, match=r"warm_start 'nope' is no heuristic of \['placement'\]"):
-        agents.make("go", _env("GOPlacement-v0", graph40), warm_start="nope", hidden=16)
+        agents.make("go", go_env("GOPlacement-v0", graph40), warm_start="nope", hidden=16)
     with pytest.raises(ValueError, match=r"warm_start 'fifo' is no heuristic of \['placement'\]"):
-        agents.make("go", _env("GOPlacement-v0", graph40), warm_start="fifo", hidden=16)
-    agents.make("go", _env("GOScheduling-v0", graph40), warm_start="fifo", hidden=16)
-    agents.make("go", _env("GOJoint-v0", graph40), warm_start="xla-greedy", hidden=16)
+        agents.make("go", go_env("GOPlacement-v0", graph40), warm_start="fifo", hidden=16)
+    agents.make("go", go_env("GOScheduling-v0", graph40), warm_start="fifo", hidden=16)
+    agents.make("go", go_env("GOJoint-v0", graph40), warm_start="xla-greedy", hidden=16)
 
 
 @pytest.mark.parametrize(
@@ -441,7 +432,7 @@ def test_warm_start_must_name_a_heuristic_of_the_env(graph40) -> None:
 )
 def test_zeroshot_refuses_options_that_only_shape_training(graph40, option) -> None:
     """Before: go-zeroshot took every option of go and ignored those of training."""
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     name = next(iter(option))
     with pytest.raises(TypeError, match=rf"go-zeroshot got unexpected option\(s\) \['{name}'\]"):
         agents.make("go-zeroshot", env, **option)
@@ -449,8 +440,8 @@ def test_zeroshot_refuses_options_that_only_shape_training(graph40, option) -> N
 
 def test_go_predict_refuses_an_observation_of_another_graph(graph40) -> None:
     """Deterministic or sampled, zero-shot or trained: the decision is the env's graph's."""
-    env = _env("GOPlacement-v0", graph40)
-    other = _env("GOPlacement-v0", graph40.replace(name="wider", flops=graph40.flops * 4))
+    env = go_env("GOPlacement-v0", graph40)
+    other = go_env("GOPlacement-v0", graph40.replace(name="wider", flops=graph40.flops * 4))
     zero_shot = agents.make("go-zeroshot", env, seed=1, threads=1, device="cpu")
     obs, _ = env.reset(seed=0)
     other_obs, _ = other.reset(seed=0)
@@ -467,7 +458,7 @@ def test_go_predict_refuses_an_observation_of_another_graph(graph40) -> None:
 def test_prior_sets_the_start_distribution(graph40) -> None:
     """`set_prior`: with equal network logits every node keeps the given choice with
     probability 1 - deviate exactly, and the rest is spread evenly over the other choices."""
-    env = _env("GOJoint-v0", graph40)
+    env = go_env("GOJoint-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     agent = agents.make("go", env, budget=0, hidden=16)
@@ -523,7 +514,7 @@ def test_trainer_makes_every_tensor_on_its_own_device(graph40, env_id, model, pp
     config = GOConfig(**{**SMALL.to_dict(), "tasks": tasks, **model})
     runs = []
     for inside in (False, True):
-        core = core_env(_env(env_id, graph40))
+        core = core_env(go_env(env_id, graph40))
         core.reset(seed=0)
         trainer = PPOTrainer(
             make_policy(config, seed=1), PPOConfig(samples=4, epochs=2, **ppo), device="cpu"
@@ -543,7 +534,7 @@ def test_agent_refines_with_every_tensor_on_its_own_device(graph40) -> None:
     """``go`` with a warm start and refining, inside ``torch.device("meta")`` as above."""
     found = []
     for inside in (False, True):
-        env = _env("GOPlacement-v0", graph40)
+        env = go_env("GOPlacement-v0", graph40)
         env.reset(seed=0)
         agent = agents.make(
             "go", env, budget=30, samples=4, epochs=1, hidden=16, device="cpu",
@@ -575,7 +566,7 @@ def test_torch_device_reads_names_and_refuses_what_is_not_here(graph40, tmp_path
         return
     with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
         torch_device("cuda")
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
         agents.make("go", env, device="cuda")
     out = tmp_path / "run"
@@ -588,7 +579,7 @@ def test_torch_device_reads_names_and_refuses_what_is_not_here(graph40, tmp_path
 def test_cuda_policy_matches_the_cpu_one(graph40) -> None:
     """On a GPU: the same logits as on the CPU (to float tolerance), and an iteration
     charges its K + 1 evaluations and keeps the policy on the GPU."""
-    env = _env("GOJoint-v0", graph40)
+    env = go_env("GOJoint-v0", graph40)
     obs, _ = env.reset(seed=0)
     config = GOConfig(**{**SMALL.to_dict(), "tasks": ("placement", "priority", "fusion")})
     policy = make_policy(config, seed=1)
@@ -605,7 +596,7 @@ def test_cuda_policy_matches_the_cpu_one(graph40) -> None:
 
 
 def test_joint_agent_decides_every_task(graph40) -> None:
-    env = _env("GOJoint-v0", graph40)
+    env = go_env("GOJoint-v0", graph40)
     agent = agents.make("go", env, budget=10, samples=4, epochs=1, hidden=16)
     obs, _ = env.reset(seed=0)
     action, _ = agent.predict(obs)

@@ -14,23 +14,11 @@ from agents.base import core_env
 from agents.go.agent import WARM_CANDIDATES
 from agents.go.model import GOConfig, GOPolicy, role_mean
 from agents.go.ppo import PPOConfig, PPOTrainer, make_policy
-from go_gym.generators import random_layered_graph
 from go_gym.runner.cells import Cell, canonical_config, run_cell
 from go_gym.runner.validate import validate_rows
-from tests.agents.conftest import small_cluster
+from tests.agents.go.conftest import SMALL, go_env
 
 torch.set_num_threads(1)
-
-SMALL = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
-
-
-@pytest.fixture(scope="module")
-def graph40():
-    return random_layered_graph(40, seed=3)
-
-
-def _env(env_id: str, graph, **kw):
-    return gym.make(env_id, graph=graph, cluster=small_cluster(2), **kw)
 
 
 # --- 1. warm_start="best": the scored candidates are the curve's first point ---------------
@@ -63,7 +51,7 @@ def test_warm_start_that_uses_up_the_budget_still_reports_a_curve(tmp_path, budg
 def test_warm_start_curve_starts_at_the_candidates(graph40) -> None:
     """A larger budget's curve starts at the candidates' count, with their best time, and
     PPO's points follow it."""
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     agent = agents.make("go", env, warm_start="best", samples=4, epochs=1, hidden=16)
@@ -102,7 +90,7 @@ def _batches(env, agent, budget: int) -> tuple[list[np.ndarray], list]:
 def test_two_evaluations_left_are_sampled_and_learned_from(graph40) -> None:
     """Before: budget 19 with K = 16 scored batches [17, 1, 1], the last two the same greedy
     decision of an unchanged policy. Now [17, 2], the 2 samples updating the policy."""
-    env = _env("GOPlacement-v0", graph40)
+    env = go_env("GOPlacement-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     agent = agents.make("go", env, hidden=16, epochs=1)
@@ -119,7 +107,7 @@ def test_no_budget_is_exceeded_nor_a_greedy_decision_scored_twice(graph40, greed
     """Every budget: spent exactly; a one-row step only as the very last one (with one
     evaluation left), never two greedy-only steps in a row."""
     for budget in range(1, 16):
-        env = _env("GOPlacement-v0", graph40)
+        env = go_env("GOPlacement-v0", graph40)
         core = core_env(env)
         core.reset(seed=0)
         agent = agents.make("go", env, hidden=16, samples=4, epochs=1, greedy_row=greedy_row)
@@ -133,7 +121,7 @@ def test_no_budget_is_exceeded_nor_a_greedy_decision_scored_twice(graph40, greed
 
 
 def test_step_with_two_left_drops_the_greedy_row(graph40) -> None:
-    core = core_env(_env("GOPlacement-v0", graph40))
+    core = core_env(go_env("GOPlacement-v0", graph40))
     core.reset(seed=0)
     config = GOConfig(**{**SMALL.to_dict(), "tasks": ("placement",)})
     trainer = PPOTrainer(make_policy(config, seed=0), PPOConfig(samples=4, epochs=1))
@@ -150,7 +138,7 @@ def test_step_with_two_left_drops_the_greedy_row(graph40) -> None:
 def test_a_placement_prior_moves_what_priority_is_conditioned_on(graph40) -> None:
     """Before: a prior moving P(device 1) from about 0.5 to 0.99 left the priority logits
     exactly as they were (the forward conditioned on the network's raw placement logits)."""
-    env = _env("GOJoint-v0", graph40)
+    env = go_env("GOJoint-v0", graph40)
     core = core_env(env)
     core.reset(seed=0)
     agent = agents.make("go", env, budget=0, hidden=16)

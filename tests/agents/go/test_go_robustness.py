@@ -27,18 +27,12 @@ from agents.go.checkpoint import (
 )
 from agents.go.model import GOConfig
 from agents.go.ppo import PPOConfig, PPOTrainer, graph_key, legacy_graph_key, make_policy
-from go_gym.generators import random_layered_graph
 from tests.agents.conftest import small_cluster
+from tests.agents.go.conftest import SMALL
 
 torch.set_num_threads(1)
 
-SMALL = GOConfig(hidden=16, sage_layers=2, attn_layers=1, heads=2, segment=8, ffn=32)
 FAST = {"samples": 4, "epochs": 1, "hidden": 16}
-
-
-@pytest.fixture(scope="module")
-def graph40():
-    return random_layered_graph(40, seed=3)
 
 
 def _parser() -> argparse.ArgumentParser:

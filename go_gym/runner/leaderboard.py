@@ -15,7 +15,9 @@ The aggregate follows rliable's advice for few runs: a point estimate with a str
 bootstrap interval. For each agent, the log speedup over the human expert is averaged over
 seeds per graph, then over graphs (a geometric mean: every graph counts the same whatever its
 step time); the interval resamples seeds with replacement within each graph (2,000 resamples,
-seeded, so the table is reproducible). An agent with one seed per graph gets no interval
+seeded, so the table is reproducible). With three seeds a graph has only ten distinct
+resamples, so the interval is a guide to the seeds' spread, not a calibrated 95% interval:
+compare agents by it loosely. An agent with one seed per graph gets no interval
 ("(1 seed)"): resampling a single seed would print a zero-width one, which reads as certainty.
 OOM rows count with their penalised step time.
 """

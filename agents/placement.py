@@ -334,6 +334,14 @@ class _State:
         A remote input arrives ``latency + bytes / bandwidth`` after both its producer ends and
         the link channel is free (transfers already booked on the channel go first), or when
         an earlier booked copy of the same tensor arrives.
+
+        Known limitation: v's own inputs are each estimated as if the channel were free of
+        the others, while `place` books them one after another, so when two inputs share a
+        channel the choice can count on a start that is not booked (HEFT, critical-path,
+        m-ETF and m-SCT choose by it). Queuing them here as `place` does changes those
+        placers' step times by 0.72-1.44x per graph (geometric mean 0.92-1.05x per placer and
+        suite) on quick-v0 and go-paper-v0, so it waits for a change that runs their
+        committed rows, and the figures that compare with them, again.
         """
         d = self.d
         dr = [0.0] * d

@@ -255,6 +255,8 @@ def random_search(
         init: Initial solution(s), evaluated first.
         batch_size: Rows per evaluator call.
     """
+    if batch_size < 1:  # an empty batch spends nothing: the loop would never end
+        raise ValueError(f"need batch_size >= 1, got {batch_size}")
     bud = _Budget(evaluate, budget, n, n_choices)
     rng = np.random.default_rng(seed)
     first = _init_rows(init, n, n_choices)[: bud.left]
@@ -308,6 +310,8 @@ def annealing(
         block_fraction: Largest block move, as a fraction of n.
         order: Permutation of positions along which blocks are contiguous (default identity).
     """
+    if batch_size < 1:
+        raise ValueError(f"need batch_size >= 1, got {batch_size}")
     bud = _Budget(evaluate, budget, n, n_choices)
     rng = np.random.default_rng(seed)
     perm = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
@@ -388,7 +392,9 @@ def brkga(
     bud = _Budget(evaluate, budget, n, n_choices)
     rng = np.random.default_rng(seed)
     p = max(2, min(int(population), bud.budget))
-    n_elite = max(1, round(elite * p))
+    # At least one elite and one non-elite: with the whole population elite, a generation
+    # would evaluate nothing and the search would never end.
+    n_elite = min(max(1, round(elite * p)), p - 1)
     n_mut = min(p - n_elite - 1, round(mutants * p)) if p - n_elite > 1 else 0
     n_child = p - n_elite - n_mut
 

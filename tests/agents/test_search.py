@@ -118,3 +118,26 @@ def test_priority_and_fusion_evaluators_match_simulate() -> None:
     fus = np.ones((1, graph.n_ops), np.int64)
     got = make_fusion_evaluator(graph, cluster, place)(fus)
     assert got[0] == pytest.approx(simulate(graph, cluster, place, fusion=fus[0]).step_time)
+
+
+@pytest.mark.parametrize(
+    ("population", "elite", "mutants"), [(2, 0.75, 0.0), (4, 0.9, 0.05), (64, 0.995, 0.0)]
+)
+def test_brkga_with_an_elite_that_rounds_to_everyone_still_spends_its_budget(
+    population: int, elite: float, mutants: float
+) -> None:
+    """round(elite * population) == population left no child or mutant to evaluate: every
+    generation spent nothing and the loop never ended. One non-elite is always kept."""
+    evaluate = Counting(lambda batch: batch.sum(axis=1).astype(np.float64))
+    result = SEARCHERS["brkga"](
+        evaluate, 4, 2, 40, seed=0, population=population, elite=elite, mutants=mutants
+    )
+    assert result.evaluations == evaluate.rows == 40
+
+
+@pytest.mark.parametrize("name", ["random-search", "annealing"])
+def test_an_empty_batch_is_refused(name: str) -> None:
+    """batch_size=0 spent nothing per round: random search looped forever, annealing failed
+    with 'attempt to get argmin of an empty sequence'."""
+    with pytest.raises(ValueError, match="need batch_size >= 1, got 0"):
+        SEARCHERS[name](lambda b: b.sum(axis=1).astype(np.float64), 4, 2, 10, batch_size=0)

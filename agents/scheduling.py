@@ -91,9 +91,9 @@ def priority_fifo(
     off. The
     placement is simulated unfused, with the default ("go") profile.
     """
-    start = simulate(graph, cluster, placement, timeline=True).timeline
-    assert start is not None
-    return to_levels(-start.op_start, -graph.topo_rank.astype(np.float64), levels=levels)
+    first_ready = simulate(graph, cluster, placement, timeline=True).timeline
+    assert first_ready is not None
+    return to_levels(-first_ready.op_start, -graph.topo_rank.astype(np.float64), levels=levels)
 
 
 def priority_critical_path(

@@ -368,15 +368,7 @@ class GraphOptEnv(gym.Env):
             raise ValueError(
                 f"fixed {name} has shape {arr.shape}, graph {graph.name!r} has {graph.n_ops} ops"
             )
-        if not _integer_valued(arr):
-            raise ValueError(f"fixed {name} must hold integers, got dtype {arr.dtype}")
-        fixed = arr.astype(np.int64)
-        high = self._choices(name)
-        bad = (fixed < 0) | (fixed >= high)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"fixed {name}[{i}] = {int(fixed[i])} is outside 0..{high - 1}")
-        return fixed
+        return self._choice_values(name, arr, f"fixed {name}")
 
     # --- spaces --------------------------------------------------------------------------------
     def _choices(self, name: str) -> int:
@@ -499,15 +491,20 @@ class GraphOptEnv(gym.Env):
                 f"one value per node of graph {self.graph.name!r}"
                 + (" (padded)" if self.max_nodes != self.graph.n_ops else "")
             )
+        return self._choice_values(name, arr, f"{name} action")[: self.graph.n_ops]
+
+    def _choice_values(self, name: str, arr: NDArray[Any], label: str) -> NDArray[np.int64]:
+        """``arr`` as int64 choices of ``name``: integer-valued and inside its space, for
+        actions and fixed decisions alike (the errors call it ``label``)."""
         if not _integer_valued(arr):
-            raise ValueError(f"{name} action must hold integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64)
+            raise ValueError(f"{label} must hold integers, got dtype {arr.dtype}")
+        values = arr.astype(np.int64)
         high = self._choices(name)
-        bad = (arr < 0) | (arr >= high)
+        bad = (values < 0) | (values >= high)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name} action[{i}] = {int(arr[i])} is outside 0..{high - 1}")
-        return arr[: self.graph.n_ops]
+            raise ValueError(f"{label}[{i}] = {int(values[i])} is outside 0..{high - 1}")
+        return values
 
     def _decode(self, action: Any) -> dict[str, NDArray[np.int64]]:
         ctx = self._context
